@@ -1,0 +1,137 @@
+-- One row per customer who consented to analytics and signed up before the as-of bound: the behavioral
+-- features the weekly segmentation clusters on. All "days" are measured from the as-of bound.
+with
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+    where has_analytics_consent
+
+),
+
+run_context as (
+
+    select * from {{ ref('int_run_context') }}
+
+),
+
+sessions as (
+
+    select * from {{ ref('fct_sessions') }}
+    where customer_id is not null
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+    where customer_id is not null
+
+),
+
+events as (
+
+    select * from {{ ref('int_events_stitched') }}
+    where customer_id is not null
+
+),
+
+session_stats as (
+
+    select
+        sessions.customer_id,
+        count(*) as session_count,
+        sum(case when sessions.started_at >= {{ dbt.dateadd('day', -var('segflow__recent_window_days'), 'run_context.as_of') }}
+            then 1 else 0 end) as sessions_28d,
+        sum(case when sessions.started_at >= {{ dbt.dateadd('day', -7, 'run_context.as_of') }}
+            then 1 else 0 end) as sessions_7d,
+        avg(sessions.page_view_count + sessions.product_view_count) as pages_per_session,
+        avg(sessions.duration_seconds) / 60.0 as avg_session_minutes,
+        sum(case when sessions.has_cart_add then 1 else 0 end) as cart_sessions,
+        sum(case when sessions.is_cart_abandoned then 1 else 0 end) as abandoned_sessions,
+        max(sessions.ended_at) as last_session_at
+    from sessions
+    cross join run_context
+    group by sessions.customer_id
+
+),
+
+order_stats as (
+
+    select
+        orders.customer_id,
+        count(*) as order_count,
+        sum(orders.revenue) as revenue,
+        sum(case when orders.ordered_at >= {{ dbt.dateadd('day', -var('segflow__recent_window_days'), 'run_context.as_of') }}
+            then 1 else 0 end) as orders_28d,
+        sum(case when orders.ordered_at >= {{ dbt.dateadd('day', -var('segflow__recent_window_days'), 'run_context.as_of') }}
+            then orders.revenue else 0 end) as revenue_28d,
+        max(orders.ordered_at) as last_order_at
+    from orders
+    cross join run_context
+    group by orders.customer_id
+
+),
+
+event_stats as (
+
+    select
+        events.customer_id,
+        sum(case when events.is_interactive and events.channel = 'app' then 1 else 0 end) as app_events,
+        sum(case when events.is_interactive then 1 else 0 end) as interactive_events,
+        sum(case when events.event_type = 'email_send' then 1 else 0 end) as email_sends,
+        sum(case when events.event_type = 'email_click' then 1 else 0 end) as email_clicks,
+        sum(case when events.event_type = 'support_ticket'
+            and events.occurred_at >= {{ dbt.dateadd('day', -90, 'run_context.as_of') }} then 1 else 0 end)
+            as support_tickets_90d,
+        count(distinct case
+            when events.is_interactive
+                and events.occurred_at >= {{ dbt.dateadd('day', -var('segflow__recent_window_days'), 'run_context.as_of') }}
+            then cast(events.occurred_at as date) end) as active_days_28d
+    from events
+    cross join run_context
+    group by events.customer_id
+
+),
+
+features as (
+
+    select
+        customers.customer_id,
+        run_context.as_of_date,
+        cast({{ dbt.datediff(
+            'coalesce(session_stats.last_session_at, customers.signup_at)', 'run_context.as_of', 'day'
+        ) }} as integer) as recency_days,
+        cast({{ dbt.datediff('customers.signup_at', 'run_context.as_of', 'day') }} as integer) as tenure_days,
+        cast(coalesce(order_stats.order_count, 0) as integer) as frequency,
+        cast(coalesce(order_stats.revenue, 0) as double) as monetary,
+        cast(coalesce(order_stats.revenue / nullif(order_stats.order_count, 0), 0) as double) as avg_order_value,
+        cast(coalesce(order_stats.orders_28d, 0) as integer) as orders_28d,
+        cast(coalesce(order_stats.revenue_28d, 0) as double) as revenue_28d,
+        cast(coalesce(session_stats.session_count, 0) as integer) as session_count,
+        cast(coalesce(session_stats.sessions_28d, 0) as integer) as sessions_28d,
+        cast(coalesce(session_stats.sessions_7d, 0) as integer) as sessions_7d,
+        cast(coalesce(event_stats.active_days_28d, 0) as integer) as active_days_28d,
+        cast(coalesce(session_stats.pages_per_session, 0) as double) as pages_per_session,
+        cast(coalesce(session_stats.avg_session_minutes, 0) as double) as avg_session_minutes,
+        cast(coalesce(1.0 * session_stats.abandoned_sessions / nullif(session_stats.cart_sessions, 0), 0) as double)
+            as cart_abandonment_rate,
+        cast(coalesce(1.0 * event_stats.app_events / nullif(event_stats.interactive_events, 0), 0) as double)
+            as app_event_share,
+        cast(coalesce(1.0 * event_stats.email_clicks / nullif(event_stats.email_sends, 0), 0) as double)
+            as email_click_rate,
+        cast(coalesce(event_stats.support_tickets_90d, 0) as integer) as support_tickets_90d,
+        order_stats.last_order_at,
+        run_context.as_of
+    from customers
+    cross join run_context
+    left join session_stats
+        on customers.customer_id = session_stats.customer_id
+    left join order_stats
+        on customers.customer_id = order_stats.customer_id
+    left join event_stats
+        on customers.customer_id = event_stats.customer_id
+
+)
+
+select * from features

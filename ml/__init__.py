@@ -1,0 +1,1 @@
+"""Pure machine-learning helpers for behavioural customer segmentation."""

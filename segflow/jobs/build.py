@@ -1,0 +1,109 @@
+"""Run dbt (dbt-core + dbt-duckdb) against the warehouse.
+
+dbt runs as a subprocess: it holds DuckDB's write lock only while it runs, its global state never leaks
+into an Airflow worker, and a crash cannot take the caller down. Artifacts (target/, logs) go to
+``$SEGFLOW_HOME/artifacts/dbt`` so the source checkout stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from segflow.errors import BuildFailed
+from segflow.settings import Settings, get_settings
+
+
+@dataclass
+class BuildResult:
+    command: str
+    as_of: str | None
+    elapsed_seconds: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+    log_file: str = ""
+
+    def as_dict(self) -> dict:
+        return {"command": self.command, "as_of": self.as_of, "elapsed_seconds": round(self.elapsed_seconds, 2),
+                "statuses": self.statuses, "failures": self.failures, "log_file": self.log_file}
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "SEGFLOW_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "SEGFLOW_DBT_THREADS": str(settings.dbt_threads),
+        "DBT_PROFILES_DIR": str(settings.dbt_project_dir),
+        "DBT_PROJECT_DIR": str(settings.dbt_project_dir),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+        "DBT_LOG_PATH": str(settings.dbt_log_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_PARTIAL_PARSE": "true",
+        "DBT_USE_COLORS": "false",
+    })
+    return env
+
+
+def dbt_vars(settings: Settings, as_of: datetime | None) -> dict:
+    return {
+        "segflow__as_of": as_of.strftime("%Y-%m-%d %H:%M:%S") if as_of else None,
+        "segflow__session_timeout_minutes": settings.session_timeout_minutes,
+        "segflow__pii_salt": settings.pii_salt,
+    }
+
+
+def _dbt_executable() -> list[str]:
+    candidate = Path(sys.executable).with_name("dbt")
+    return [str(candidate)] if candidate.exists() else [sys.executable, "-m", "dbt.cli.main"]
+
+
+def run_dbt(
+    args: list[str], settings: Settings | None = None, as_of: datetime | None = None, check: bool = True
+) -> BuildResult:
+    """Run ``dbt <args>`` with segflow's vars; raises :class:`BuildFailed` (naming the failed nodes)."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
+    command = [*_dbt_executable(), *args, "--vars", json.dumps(dbt_vars(settings, as_of))]
+    log_file = settings.dbt_log_dir / f"{args[0]}.out"
+    started = datetime.now()
+    with open(log_file, "w") as out:
+        proc = subprocess.run(command, cwd=settings.dbt_project_dir, env=dbt_env(settings), stdout=out,
+                              stderr=subprocess.STDOUT, check=False)
+    elapsed = (datetime.now() - started).total_seconds()
+    result = BuildResult(command=" ".join(["dbt", *args]), as_of=as_of.isoformat() if as_of else None,
+                         elapsed_seconds=elapsed, log_file=str(log_file))
+    run_results = settings.dbt_target_dir / "run_results.json"
+    if run_results.exists() and run_results.stat().st_mtime >= started.timestamp() - 1:
+        data = json.loads(run_results.read_text())
+        for node in data.get("results", []):
+            status = node.get("status", "unknown")
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status in ("error", "fail"):
+                result.failures.append({"node": node.get("unique_id"), "status": status,
+                                        "message": (node.get("message") or "").strip()[:500]})
+    if check and proc.returncode != 0:
+        if result.failures:
+            detail = "; ".join(f"{f['node']}: {f['message']}" for f in result.failures[:5])
+        else:
+            tail = log_file.read_text().strip().splitlines()[-8:]
+            detail = " | ".join(tail)
+        raise BuildFailed(f"`{result.command}` failed ({detail}). Full log: {log_file}")
+    return result
+
+
+def build(settings: Settings | None = None, as_of: datetime | None = None) -> BuildResult:
+    """``dbt build`` (seeds, models, data tests and unit tests) as of ``as_of``."""
+    return run_dbt(["build"], settings, as_of)
+
+
+def docs(settings: Settings | None = None) -> Path:
+    """Generate dbt docs (lineage + catalog) as one static HTML file; returns its path."""
+    settings = settings or get_settings()
+    run_dbt(["docs", "generate", "--static"], settings)
+    return settings.dbt_target_dir / "static_index.html"

@@ -1,0 +1,127 @@
+"""The one settings object of segflow.
+
+Every tunable lives here, read from the environment (prefix ``SEGFLOW_``) or a ``.env`` file in the
+working directory. ``SEGFLOW_HOME`` holds all state: the warehouse, landing files, artifacts and the
+demo's Airflow home, so pointing it at an empty folder gives a clean, independent installation.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""The source checkout (holds ``dbt_project/`` and ``dags/``)."""
+
+DEFAULT_FEATURES = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "sessions_28d",
+    "pages_per_session",
+    "avg_session_minutes",
+    "cart_abandonment_rate",
+    "app_event_share",
+    "email_click_rate",
+    "tenure_days",
+)
+
+
+def _default_home() -> Path:
+    return PROJECT_ROOT / ".segflow"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEGFLOW_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Folder holding all segflow state.")
+
+    # --- warehouse -------------------------------------------------------------------------------
+    lock_timeout_seconds: float = Field(
+        60.0, description="How long a job waits for DuckDB's single-writer lock before giving up."
+    )
+
+    # --- dbt ---------------------------------------------------------------------------------------
+    dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
+    dbt_threads: int = 2
+    session_timeout_minutes: int = Field(30, ge=1, description="Inactivity gap that ends a session.")
+    pii_salt: str = Field("segflow-demo-salt", description="Salt for pseudonymizing e-mail addresses.")
+
+    # --- segmentation --------------------------------------------------------------------------------
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    k_min: int = Field(3, ge=2)
+    k_max: int = Field(8, ge=2)
+    silhouette_sample: int = Field(4000, ge=100, description="Rows sampled to score silhouette.")
+    min_silhouette: float = Field(0.10, description="Model-quality floor: below it nothing is published.")
+    min_customers: int = Field(50, ge=2, description="Fewer customers than this fails the data gate.")
+    random_seed: int = 42
+    segment_match_max_distance: float = Field(
+        1.5, description="Centroid distance (standardized units) above which a cluster gets a new id."
+    )
+
+    # --- drift -----------------------------------------------------------------------------------------
+    psi_warn: float = Field(0.10, description="PSI at or above this is reported as 'warn'.")
+    psi_alert: float = Field(0.25, description="PSI at or above this is reported as 'drift'.")
+    psi_bins: int = 10
+
+    # --- scheduling ------------------------------------------------------------------------------------
+    week_start_weekday: int = Field(0, ge=0, le=6, description="0=Monday: the day a segment week closes.")
+
+    @field_validator("home", "dbt_project_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("k_max")
+    @classmethod
+    def _k_range(cls, value: int, info) -> int:
+        k_min = info.data.get("k_min", 2)
+        if value < k_min:
+            raise ValueError(f"k_max ({value}) must be >= k_min ({k_min})")
+        return value
+
+    # --- derived paths (never configured separately, so one home is always self-consistent) ---------
+    @cached_property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @cached_property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @cached_property
+    def truth_dir(self) -> Path:
+        return self.home / "truth"
+
+    @cached_property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @cached_property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    @cached_property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @cached_property
+    def dbt_target_dir(self) -> Path:
+        return self.artifacts_dir / "dbt" / "target"
+
+    @cached_property
+    def dbt_log_dir(self) -> Path:
+        return self.artifacts_dir / "dbt" / "logs"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.landing_dir, self.artifacts_dir, self.exports_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings(**overrides) -> Settings:
+    """Fresh settings from the current environment (not cached: tests and CLI change SEGFLOW_HOME)."""
+    return Settings(**overrides)
