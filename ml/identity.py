@@ -125,14 +125,14 @@ def _rule_name(row: pd.Series, population: pd.Series) -> str | None:
     monetary = r("monetary")
     if monetary is not None and monetary >= 1.5 and optional("avg_order_value", lambda v: v >= 1.2):
         return _HIGH_VALUE
+    abandonment = r("cart_abandonment_rate")
+    if abandonment is not None and abandonment >= 1.3 and optional("frequency", lambda v: v <= 0.8):
+        return _WINDOW
     sessions = r("sessions_28d")
     if sessions is not None and sessions >= 1.5:
         engagement = [v for v in (r("pages_per_session"), r("app_event_share")) if v is not None]
         if not engagement or max(engagement) >= 1.2:
             return _POWER
-    abandonment = r("cart_abandonment_rate")
-    if abandonment is not None and abandonment >= 1.3 and optional("frequency", lambda v: v <= 0.8):
-        return _WINDOW
     frequency = r("frequency")
     if frequency is not None and frequency <= 0.6 and optional("sessions_28d", lambda v: v <= 0.8):
         return _OCCASIONAL
@@ -164,14 +164,15 @@ def name_segments(profiles: pd.DataFrame, population: pd.Series) -> list[str]:
     2. ``recency_days`` ratio >= 2 and ``recency_days`` > 30 days        -> "Dormant / churn risk"
     3. ``tenure_days`` ratio <= 0.5                                     -> "New customers"
     4. ``monetary`` ratio >= 1.5 and ``avg_order_value`` ratio >= 1.2    -> "High-value loyalists"
-    5. ``sessions_28d`` ratio >= 1.5 and (``pages_per_session`` or
-       ``app_event_share`` ratio >= 1.2)                                 -> "Power users"
-    6. ``cart_abandonment_rate`` ratio >= 1.3 and ``frequency`` ratio <= 0.8
+    5. ``cart_abandonment_rate`` ratio >= 1.3 and ``frequency`` ratio <= 0.8
                                                                          -> "Window shoppers / cart abandoners"
+       (before power users: heavy browsing that rarely converts is the more specific signal)
+    6. ``sessions_28d`` ratio >= 1.5 and (``pages_per_session`` or
+       ``app_event_share`` ratio >= 1.2)                                 -> "Power users"
     7. ``frequency`` ratio <= 0.6 and ``sessions_28d`` ratio <= 0.8       -> "Occasional buyers"
 
     A rule needs its first feature; its secondary conditions are skipped when their
-    features are absent (rule 5 needs only one of its two). Ratios are undefined for
+    features are absent (rule 6 needs only one of its two). Ratios are undefined for
     missing values or a negative population mean (the condition then fails); a zero
     population mean gives ratio 1 for a zero value and +/-inf otherwise.
     Otherwise the cluster is named after its most distinctive shared numeric column,
