@@ -36,11 +36,14 @@ def _cut_points(expected: np.ndarray, bins: int) -> np.ndarray | None:
     if edges.size < 2:
         return None
     cuts = set(edges[1:-1].tolist())
-    # A value repeated among the quantiles is a point mass (e.g. many zeros): give it a bin
-    # of its own, (nextafter(v, -inf), v], so shifts into or out of it are visible.
+    # A point mass at the edge of the range (many zeros, rates capped at 1) gets a bin of its own,
+    # (nextafter(v, -inf), v], so shifts into or out of it are visible. Interior point masses do not:
+    # discrete ratios (1/8 one week, 1/9 the next, as a denominator grows) would otherwise land in
+    # bins the reference never filled and read as massive drift while nothing changed.
     for value in edges[counts > 1]:
-        cuts.add(float(value))
-        cuts.add(float(np.nextafter(value, -np.inf)))
+        if value == edges[0] or value == edges[-1]:
+            cuts.add(float(value))
+            cuts.add(float(np.nextafter(value, -np.inf)))
     return np.array(sorted(cuts), dtype=np.float64)
 
 
@@ -48,8 +51,8 @@ def psi(expected: ArrayLike, actual: ArrayLike, *, bins: int = 10, eps: float = 
     """Population Stability Index of ``actual`` against ``expected``.
 
     Bins come from the quantiles of ``expected`` (duplicates removed); the outermost
-    bins are open-ended, and a value carrying a quantile-sized point mass gets its own
-    bin. A constant ``expected`` is compared as "equal to that value" vs "other".
+    bins are open-ended, and a quantile-sized point mass at the lowest or highest edge
+    (zeros, caps) gets its own bin. A constant ``expected`` is compared as "equal to that value" vs "other".
     Bin shares are floored at ``eps``; PSI = sum((a - e) * ln(a / e)). NaNs are
     ignored; a side that is empty after dropping them raises ``ValueError``.
     """

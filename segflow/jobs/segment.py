@@ -13,7 +13,7 @@ import platform
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,7 @@ def to_naive_utc(value: datetime | None) -> datetime | None:
     """Airflow hands out aware datetimes; the warehouse stores naive UTC."""
     if value is None or value.tzinfo is None:
         return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def ensure_schema(con) -> None:

@@ -166,3 +166,19 @@ def test_drift_report_and_verdict_when_empty(frames):
 def test_overall_verdict_rejects_unknown_labels():
     with pytest.raises(ValueError, match="bogus"):
         overall_verdict(pd.DataFrame({"verdict": ["stable", "bogus"]}))
+
+
+def test_psi_discrete_ratio_with_growing_denominator_is_stable():
+    """Same click propensity, one more e-mail sent: k/8 becomes k/9. Not drift."""
+    rng = np.random.default_rng(7)
+    p = rng.beta(1, 10, size=3000)
+    week8 = rng.binomial(8, p) / 8
+    week9 = rng.binomial(9, p) / 9
+    assert psi(week8, week9) < 0.1
+
+
+def test_psi_still_sees_mass_moving_out_of_zero():
+    rng = np.random.default_rng(8)
+    reference = np.where(rng.random(5000) < 0.6, 0.0, rng.exponential(3, 5000))
+    current = np.where(rng.random(5000) < 0.2, 0.0, rng.exponential(3, 5000))
+    assert psi(reference, current) > 0.25

@@ -1,0 +1,87 @@
+"""
+### segflow_elt — load, build, validate (daily)
+
+For the interval `[data_interval_start, data_interval_end)`:
+
+1. **load_raw** — every landing file whose date is before `data_interval_end` and that was never loaded
+   (manifest by checksum) goes verbatim into `raw.*`; unparseable lines go to `meta.load_rejects`.
+2. **dbt_build** — `dbt build` as of `data_interval_end`: staging (typed + quarantine), intermediate
+   (dedup, identity stitching, sessionization), marts; all dbt tests and unit tests.
+3. **quality_gate** — Great Expectations suites on staged events and customer features. A failure fails
+   the run: nothing downstream runs, the last published segments stay.
+4. **is_week_end → close_week** — on the run that closes a week (Monday 00:00 UTC by default) the
+   `customer_features/weekly` asset is emitted, which triggers `segflow_segments_weekly`.
+
+Every task that opens the DuckDB warehouse runs in the one-slot pool `segflow_warehouse`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import Asset, CronTriggerTimetable, dag, task
+
+from segflow.orchestration import (
+    DEFAULT_ARGS,
+    MARTS_URI,
+    WAREHOUSE_POOL,
+    WEEKLY_FEATURES_URI,
+    fail_fast_on_user_errors,
+)
+
+MARTS = Asset(MARTS_URI)
+WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
+
+
+@dag(
+    dag_id="segflow_elt",
+    schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=dt.timedelta(days=1)),
+    start_date=pendulum.datetime(2025, 9, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["segflow", "elt", "dbt", "great_expectations"],
+    doc_md=__doc__,
+)
+def segflow_elt():
+    @task(pool=WAREHOUSE_POOL)
+    @fail_fast_on_user_errors
+    def load_raw(data_interval_end=None) -> dict:
+        from segflow.jobs.elt import load_interval
+
+        report = load_interval(as_of=data_interval_end)
+        return {k: v for k, v in report.items() if k != "files"}
+
+    @task(pool=WAREHOUSE_POOL)
+    @fail_fast_on_user_errors
+    def dbt_build(data_interval_end=None) -> dict:
+        from segflow.jobs.build import build
+        from segflow.jobs.segment import to_naive_utc
+
+        return build(as_of=to_naive_utc(data_interval_end)).as_dict()
+
+    @task(pool=WAREHOUSE_POOL, outlets=[MARTS])
+    @fail_fast_on_user_errors
+    def quality_gate(data_interval_end=None) -> dict:
+        from segflow.jobs.segment import to_naive_utc
+        from segflow.jobs.validate import validate
+
+        return validate(as_of=to_naive_utc(data_interval_end)).as_dict()
+
+    @task.short_circuit
+    def is_week_end(data_interval_end=None) -> bool:
+        from segflow.settings import get_settings
+
+        return data_interval_end.weekday() == get_settings().week_start_weekday
+
+    @task(outlets=[WEEKLY_FEATURES])
+    def close_week(data_interval_end=None, outlet_events=None) -> str:
+        as_of = data_interval_end.in_timezone("UTC").strftime("%Y-%m-%dT%H:%M:%S")
+        outlet_events[WEEKLY_FEATURES].extra = {"as_of": as_of}
+        return as_of
+
+    load_raw() >> dbt_build() >> quality_gate() >> is_week_end() >> close_week()
+
+
+segflow_elt()

@@ -1,0 +1,132 @@
+"""The embedded Airflow installation: an Airflow home inside SEGFLOW_HOME (SQLite + LocalExecutor).
+
+Everything here shells out to the real ``airflow`` CLI. Values already in the environment win, so the
+same commands work against a production-like setup (Postgres metadata, CeleryExecutor) by exporting
+``AIRFLOW__…`` variables first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from segflow.errors import SegflowError
+from segflow.settings import PROJECT_ROOT, Settings, get_settings
+
+WAREHOUSE_POOL = "segflow_warehouse"
+ADMIN_USER = "admin"
+
+
+def airflow_env(settings: Settings | None = None) -> dict[str, str]:
+    settings = settings or get_settings()
+    defaults = {
+        "AIRFLOW_HOME": str(settings.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": "8080",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.airflow_home / "passwords.json"),
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "SEGFLOW_HOME": str(settings.home),
+    }
+    env = dict(os.environ)
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    # the airflow CLI must be the one next to this interpreter (the project's venv)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _airflow(args: list[str], settings: Settings, log: Path | None = None, check: bool = True
+             ) -> subprocess.CompletedProcess:
+    cmd = [str(Path(sys.executable).with_name("airflow")), *args]
+    if log is None:
+        proc = subprocess.run(cmd, env=airflow_env(settings), capture_output=True, text=True, check=False)
+        output = proc.stdout + proc.stderr
+    else:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as fh:
+            proc = subprocess.run(cmd, env=airflow_env(settings), stdout=fh, stderr=subprocess.STDOUT, check=False)
+        output = log.read_text()
+    if check and proc.returncode != 0:
+        tail = " | ".join(output.strip().splitlines()[-5:])
+        where = f" Full log: {log}" if log else ""
+        raise SegflowError(f"`airflow {' '.join(args)}` failed: {tail}.{where}")
+    proc.output = output  # type: ignore[attr-defined]
+    return proc
+
+
+def admin_password(settings: Settings) -> str:
+    path = settings.airflow_home / "passwords.json"
+    if path.exists():
+        return json.loads(path.read_text()).get(ADMIN_USER, "")
+    return ""
+
+
+def init(settings: Settings | None = None) -> dict:
+    """Create/migrate the metadata DB, the one-slot warehouse pool and the login. Idempotent."""
+    settings = settings or get_settings()
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    passwords = settings.airflow_home / "passwords.json"
+    if not passwords.exists():
+        passwords.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}))
+        passwords.chmod(0o600)
+    logs = settings.artifacts_dir / "airflow"
+    _airflow(["db", "migrate"], settings, log=logs / "db_migrate.log")
+    _airflow(["pools", "set", WAREHOUSE_POOL, "1",
+              "DuckDB allows one writer: every task that opens the warehouse runs in this pool"], settings)
+    return {"airflow_home": str(settings.airflow_home), "pool": WAREHOUSE_POOL, "user": ADMIN_USER}
+
+
+@dataclass
+class DagRunOutcome:
+    dag_id: str
+    logical_date: str
+    state: str
+    log: str
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+_FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+?), .*?state=(\w+)")
+
+
+def test_dag(dag_id: str, logical_date: str, settings: Settings | None = None) -> DagRunOutcome:
+    """Run one DAG run in-process with ``airflow dags test`` (recorded in the metadata DB, visible in the UI)."""
+    settings = settings or get_settings()
+    log = settings.artifacts_dir / "airflow" / f"{dag_id}_{logical_date}.log"
+    proc = _airflow(["dags", "test", dag_id, logical_date], settings, log=log, check=False)
+    states = [state for found_dag, state in _FINISHED.findall(proc.output) if found_dag == dag_id]
+    state = states[-1] if states else ("failed" if proc.returncode else "unknown")
+    return DagRunOutcome(dag_id=dag_id, logical_date=logical_date, state=state, log=str(log))
+
+
+def standalone(settings: Settings | None = None) -> int:
+    """Run ``airflow standalone`` in the foreground (UI on 127.0.0.1:8080); Ctrl-C stops every component."""
+    settings = settings or get_settings()
+    init(settings)
+    env = airflow_env(settings)
+    print(f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}  "
+          f"user: {ADMIN_USER}  password: {admin_password(settings)}  (Ctrl-C to stop)", flush=True)
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)  # SIGTERM would orphan the components
+        return proc.wait()

@@ -1,0 +1,273 @@
+"""``segflow`` command line: every pipeline step without Airflow, plus the demo and Airflow helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date, datetime, timedelta
+
+from segflow.errors import SegflowError
+
+
+def _as_of(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "")).replace(tzinfo=None)
+    except ValueError:
+        raise SegflowError(f"--as-of {value!r} is not an ISO date/time (e.g. 2025-10-27 or 2025-10-27T00:00)")
+
+
+def _print(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_generate(args) -> None:
+    from segflow.settings import get_settings
+    from segflow.sources.generator import GeneratorConfig, generate
+
+    settings = get_settings()
+    cfg = GeneratorConfig(customers=args.customers, days=args.days, seed=args.seed,
+                          start=date.fromisoformat(args.start), format=args.format,
+                          drift_week=None if args.drift_week < 0 else args.drift_week,
+                          malformed_share=args.malformed_share, duplicate_share=args.duplicate_share,
+                          late_share=args.late_share)
+    _print(generate(cfg, settings.landing_dir, settings.truth_dir).as_dict())
+
+
+def cmd_load(args) -> None:
+    from segflow.jobs.elt import load_interval
+
+    out = load_interval(as_of=_as_of(args.as_of))
+    out.pop("files") if not args.verbose else None
+    _print(out)
+
+
+def cmd_build(args) -> None:
+    from segflow.jobs.build import build
+
+    _print(build(as_of=_as_of(args.as_of)).as_dict())
+
+
+def cmd_validate(args) -> None:
+    from segflow.jobs.validate import validate
+
+    _print(validate(as_of=_as_of(args.as_of)).as_dict())
+
+
+def cmd_run(args) -> None:
+    from segflow.jobs.elt import run_elt
+
+    _print(run_elt(as_of=_as_of(args.as_of)))
+
+
+def cmd_segment(args) -> None:
+    from segflow.jobs.segment import check_drift, publish, recluster
+
+    as_of = _as_of(args.as_of)
+    out = {"segments": recluster(as_of=as_of).as_dict()}
+    out["drift"] = {k: v for k, v in check_drift(as_of=as_of).as_dict().items() if k != "features"}
+    if not args.no_publish:
+        out["published"] = publish(as_of=as_of).as_dict()
+    _print(out)
+
+
+def cmd_status(args) -> None:
+    from segflow.jobs.status import summary
+
+    data = summary()
+    if args.json:
+        _print(data)
+    else:
+        print(format_summary(data))
+
+
+def cmd_docs(args) -> None:
+    from segflow.jobs.build import docs
+
+    path = docs()
+    print(f"dbt docs (lineage + column docs): {path}\n  open it in a browser: file://{path}")
+
+
+def cmd_airflow(args) -> None:
+    from segflow import airflow_local
+
+    if args.action == "init":
+        _print(airflow_local.init())
+    elif args.action == "env":
+        env = airflow_local.airflow_env()
+        for key in sorted(k for k in env if k.startswith(("AIRFLOW", "SEGFLOW"))):
+            print(f"export {key}={env[key]!r}")
+    elif args.action == "ui":
+        sys.exit(airflow_local.standalone())
+
+
+def cmd_demo(args) -> None:
+    from segflow import airflow_local
+    from segflow.jobs.status import summary
+    from segflow.settings import get_settings
+    from segflow.sources.generator import GeneratorConfig, generate
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    started = time.monotonic()
+    cfg = GeneratorConfig(customers=args.customers, days=7 * args.weeks, seed=args.seed,
+                          drift_week=args.weeks - 1)
+    marker = settings.truth_dir / "generation.json"
+    wanted = json.dumps(cfg.__dict__, default=str, sort_keys=True)
+    stamp = settings.truth_dir / ".config"
+    if marker.exists() and stamp.exists() and stamp.read_text() == wanted:
+        print(f"[demo] synthetic data already generated in {settings.landing_dir} (same config): reusing")
+    else:
+        print(f"[demo] generating {cfg.customers} customers x {cfg.days} days (seed {cfg.seed}, "
+              f"drift from week {cfg.drift_week + 1}) into {settings.landing_dir}", flush=True)
+        report = generate(cfg, settings.landing_dir, settings.truth_dir)
+        stamp.write_text(wanted)
+        print(f"[demo]   {report.events_delivered:,} event rows in {report.files} files "
+              f"({report.duplicates} duplicates, {sum(report.malformed.values())} malformed, "
+              f"{report.broken_lines} broken lines, {report.late_events} late)", flush=True)
+    print(f"[demo] initialising Airflow in {settings.airflow_home} (SQLite, pool segflow_warehouse=1)", flush=True)
+    airflow_local.init(settings)
+    weeks = [cfg.start + timedelta(weeks=w) for w in range(args.weeks - 1, args.weeks + 1)]
+    for week_end in weeks:
+        for dag_id in ("segflow_elt", "segflow_segments_weekly"):
+            t0 = time.monotonic()
+            print(f"[demo] airflow dags test {dag_id} {week_end} ...", end=" ", flush=True)
+            outcome = airflow_local.test_dag(dag_id, week_end.isoformat(), settings)
+            print(f"{outcome.state} ({time.monotonic() - t0:.0f} s)", flush=True)
+            if outcome.state != "success":
+                raise SegflowError(f"DAG {dag_id} for {week_end} ended {outcome.state}. Log: {outcome.log}")
+    print(format_summary(summary(settings)))
+    print(f"\n[demo] done in {time.monotonic() - started:.0f} s")
+    print(f"""
+Where to look next
+  warehouse     {settings.warehouse_path}   (duckdb -readonly {settings.warehouse_path})
+  exports       {settings.exports_dir / 'segments'}
+  airflow UI    make airflow   -> http://127.0.0.1:8080  user admin, password {airflow_local.admin_password(settings)}
+                DAGs segflow_elt and segflow_segments_weekly show the demo's runs (Grid view, task logs)
+  dbt docs      make docs      -> lineage graph of staging -> intermediate -> marts
+  status        .venv/bin/segflow status""")
+
+
+def format_summary(data: dict) -> str:
+    lines = ["", "segflow summary", "==============="]
+    load = data.get("load")
+    if load:
+        lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files")
+        lines.append(f"  loaded to raw    {load['rows_loaded']:>10,}")
+        lines.append(f"  rejected at load {load['rows_rejected_at_load']:>10,}  (unparseable lines, kept in "
+                     "meta.load_rejects)")
+    staging = data.get("staging")
+    if staging:
+        lines.append(f"  staged           {staging['rows_staged']:>10,}")
+        lines.append(f"  quarantined      {staging['rows_quarantined']:>10,}  "
+                     + ", ".join(f"{k} {v}" for k, v in staging["quarantine_reasons"].items()))
+        lines.append("  accounting       " + ("balanced: every row loaded or quarantined"
+                                            if staging["unbalanced_files"] == 0
+                                            else f"{staging['unbalanced_files']} files do NOT balance"))
+    marts = data.get("marts")
+    if marts:
+        lines.append(f"as of              {marts['as_of']}")
+        lines.append(f"events (deduped)   {marts['events']:>10,}")
+        lines.append(f"sessions           {marts['sessions']:>10,}")
+        lines.append(f"orders             {marts['orders']:>10,}")
+        lines.append(f"customers          {marts['customers']:>10,}  ({marts['customers_with_features']:,} with "
+                     "analytics consent, segmented)")
+    dq = data.get("data_quality")
+    if dq:
+        lines.append(f"data quality       {dq['verdict'].upper()}  (" + ", ".join(
+            f"{name}: {'pass' if s['success'] else 'FAIL ' + str(s['failures'])}" for name, s in dq["suites"].items())
+            + ")")
+    runs = data.get("segment_runs")
+    if runs:
+        latest = runs[-1]
+        lines.append(f"segment runs       {len(runs)}  (latest {latest['run_id']}: k={latest['k']}, "
+                     f"silhouette {latest['silhouette']:.3f}, {latest['status']})")
+    segments = data.get("segments")
+    if segments:
+        lines.append("segments")
+        for s in segments:
+            new = "  new" if s["is_new"] else ""
+            lines.append(f"  {s['segment_id']}  {s['name']:<36} {s['size']:>6,}  {s['share']:>6.1%}{new}")
+    drift = data.get("drift")
+    if drift:
+        psi = f", max PSI {drift['max_psi']:.3f}" if drift["max_psi"] is not None else ""
+        feats = f", drifted: {', '.join(drift['drifted_features'])}" if drift["drifted_features"] else ""
+        lines.append(f"drift              {drift['verdict'].upper()}  (vs {drift['reference_as_of']}{psi}{feats})")
+    pub = data.get("published")
+    if pub:
+        lines.append(f"published          {pub['rows']:,} customers as of {pub['as_of']} -> {pub['path']}")
+    ev = data.get("evaluation")
+    if ev:
+        lines.append(f"vs true personas   adjusted Rand index {ev['adjusted_rand_index']:.3f} "
+                     f"({ev['customers_compared']:,} customers; demo ground truth)")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="write seeded synthetic events + ground truth into SEGFLOW_HOME")
+    p.add_argument("--customers", type=int, default=2000)
+    p.add_argument("--days", type=int, default=63)
+    p.add_argument("--start", default="2025-09-01")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="csv")
+    p.add_argument("--drift-week", type=int, default=8, help="week index from which behavior drifts (-1: none)")
+    p.add_argument("--malformed-share", type=float, default=0.002)
+    p.add_argument("--duplicate-share", type=float, default=0.005)
+    p.add_argument("--late-share", type=float, default=0.01)
+    p.set_defaults(func=cmd_generate)
+
+    for name, func, text in (("load", cmd_load, "load new landing files into raw (verbatim, once per file)"),
+                             ("build", cmd_build, "dbt build (staging, intermediate, marts, tests)"),
+                             ("validate", cmd_validate, "run the Great Expectations gate"),
+                             ("run", cmd_run, "load + build + validate for one interval")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--as-of", help="exclusive end of the interval (ISO date/time); default: everything")
+        if name == "load":
+            p.add_argument("--verbose", action="store_true", help="list every file")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("segment", help="recluster, check drift and publish the week's segments")
+    p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
+    p.add_argument("--no-publish", action="store_true")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("status", help="summary of the warehouse")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("docs", help="generate dbt docs (lineage)")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("airflow", help="the embedded Airflow: init | env | ui")
+    p.add_argument("action", choices=["init", "env", "ui"])
+    p.set_defaults(func=cmd_airflow)
+
+    p = sub.add_parser("demo", help="generate data and run the DAGs through Airflow, then print a summary")
+    p.add_argument("--customers", type=int, default=2000)
+    p.add_argument("--weeks", type=int, default=9, help="weeks of history; the last two are segmented")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SegflowError as exc:
+        print(f"segflow: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("segflow: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

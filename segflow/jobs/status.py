@@ -1,0 +1,93 @@
+"""A read-only summary of the warehouse: what was loaded, built, validated, segmented and published."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from segflow.settings import Settings, get_settings
+from segflow.warehouse import connect, table_exists
+
+
+def _scalar(con, sql: str, params: list | None = None):
+    row = con.execute(sql, params or []).fetchone()
+    return row[0] if row else None
+
+
+def summary(settings: Settings | None = None) -> dict:
+    settings = settings or get_settings()
+    out: dict = {"home": str(settings.home), "warehouse": str(settings.warehouse_path)}
+    with connect(settings, read_only=True) as con:
+        if table_exists(con, "meta", "load_manifest"):
+            files, rows_in, loaded, rejected = con.execute(
+                "select count(*), coalesce(sum(rows_in_file), 0), coalesce(sum(rows_loaded), 0), "
+                "coalesce(sum(rows_rejected), 0) from meta.load_manifest").fetchone()
+            out["load"] = {"files": files, "rows_in_files": rows_in, "rows_loaded": loaded,
+                           "rows_rejected_at_load": rejected}
+        if table_exists(con, "marts", "fct_load_audit"):
+            staged, quarantined, unbalanced = con.execute(
+                "select sum(rows_staged), sum(rows_quarantined), sum(case when is_balanced then 0 else 1 end) "
+                "from marts.fct_load_audit").fetchone()
+            out["staging"] = {"rows_staged": int(staged or 0), "rows_quarantined": int(quarantined or 0),
+                              "unbalanced_files": int(unbalanced or 0)}
+            out["staging"]["quarantine_reasons"] = dict(con.execute(
+                "select quarantine_reason, count(*) from staging.stg_raw__events_quarantine group by 1 "
+                "order by 2 desc").fetchall())
+        if table_exists(con, "marts", "fct_sessions"):
+            out["marts"] = {
+                "as_of": str(_scalar(con, "select as_of from intermediate.int_run_context")),
+                "events": _scalar(con, "select count(*) from intermediate.int_events_deduplicated"),
+                "sessions": _scalar(con, "select count(*) from marts.fct_sessions"),
+                "orders": _scalar(con, "select count(*) from marts.fct_orders"),
+                "customers": _scalar(con, "select count(*) from marts.dim_customers"),
+                "customers_with_features": _scalar(con, "select count(*) from marts.customer_features"),
+            }
+        if table_exists(con, "meta", "dq_results"):
+            rows = con.execute("select as_of, suite, success, failed, failures from meta.dq_results "
+                               "where as_of = (select max(as_of) from meta.dq_results) order by suite").fetchall()
+            out["data_quality"] = {"as_of": str(rows[0][0]) if rows else None,
+                                   "verdict": "pass" if rows and all(r[2] for r in rows) else "fail",
+                                   "suites": {r[1]: {"success": r[2], "failed": r[3], "failures": r[4]}
+                                              for r in rows}}
+        if table_exists(con, "ml", "model_runs"):
+            runs = con.execute("select run_id, as_of, status, k, silhouette, previous_run_id from ml.model_runs "
+                               "order by as_of").fetchall()
+            out["segment_runs"] = [{"run_id": r[0], "as_of": str(r[1]), "status": r[2], "k": r[3],
+                                    "silhouette": round(r[4], 4), "previous_run_id": r[5]} for r in runs]
+            if runs:
+                latest = runs[-1][0]
+                seg = con.execute("select segment_id, segment_name, customer_count, share, is_new "
+                                  "from ml.segments where run_id = ? order by segment_id", [latest]).fetchall()
+                out["segments"] = [{"segment_id": s[0], "name": s[1], "size": s[2], "share": s[3],
+                                    "is_new": s[4]} for s in seg]
+        if table_exists(con, "ml", "drift_runs"):
+            row = con.execute("select as_of, reference_as_of, verdict, max_psi, drifted_features from ml.drift_runs "
+                              "order by as_of desc limit 1").fetchone()
+            if row:
+                out["drift"] = {"as_of": str(row[0]), "reference_as_of": str(row[1]) if row[1] else None,
+                                "verdict": row[2], "max_psi": row[3], "drifted_features": json.loads(row[4])}
+        if table_exists(con, "ml", "publications"):
+            row = con.execute("select as_of, path, row_count from ml.publications order by as_of desc limit 1"
+                              ).fetchone()
+            if row:
+                out["published"] = {"as_of": str(row[0]), "path": row[1], "rows": row[2]}
+    truth = settings.truth_dir / "personas.csv"
+    if truth.exists() and "segments" in out:
+        out["evaluation"] = evaluate(settings)
+    return out
+
+
+def evaluate(settings: Settings | None = None) -> dict:
+    """Adjusted Rand index of the latest segments against the generator's true personas (demo data only)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    settings = settings or get_settings()
+    truth = pd.read_csv(settings.truth_dir / "personas.csv")
+    with connect(settings, read_only=True) as con:
+        assigned = con.execute(
+            "select customer_id, segment_id from ml.segment_assignments "
+            "where as_of = (select max(as_of) from ml.segment_assignments)").df()
+    merged = assigned.merge(truth, on="customer_id", how="inner")
+    return {"adjusted_rand_index": round(float(adjusted_rand_score(merged["persona"], merged["segment_id"])), 4),
+            "customers_compared": len(merged)}
