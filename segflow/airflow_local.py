@@ -41,11 +41,11 @@ def airflow_env(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "SEGFLOW_HOME": str(settings.home),
     }
     env = dict(os.environ)
     for key, value in defaults.items():
         env.setdefault(key, value)
+    env["SEGFLOW_HOME"] = str(settings.home)  # the settings in hand always win: tasks must see the same home
     # the airflow CLI must be the one next to this interpreter (the project's venv)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env

@@ -14,10 +14,14 @@ from segflow.errors import SegflowError
 def _as_of(value: str | None) -> datetime | None:
     if not value:
         return None
+    from segflow.jobs.segment import to_naive_utc
+
     try:
-        return datetime.fromisoformat(value.replace("Z", "")).replace(tzinfo=None)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise SegflowError(f"--as-of {value!r} is not an ISO date/time (e.g. 2025-10-27 or 2025-10-27T00:00)")
+        raise SegflowError(
+            f"--as-of {value!r} is not an ISO date/time (e.g. 2025-10-27 or 2025-10-27T00:00)") from None
+    return to_naive_utc(parsed)
 
 
 def _print(data) -> None:

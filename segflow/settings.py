@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     silhouette_sample: int = Field(4000, ge=100, description="Rows sampled to score silhouette.")
     min_silhouette: float = Field(0.10, description="Model-quality floor: below it nothing is published.")
     min_customers: int = Field(50, ge=2, description="Fewer customers than this fails the data gate.")
+    min_events: int = Field(100, ge=1, description="Fewer staged events than this fails the data gate.")
     random_seed: int = 42
     segment_match_max_distance: float = Field(
         1.5, description="Centroid distance (standardized units) above which a cluster gets a new id."

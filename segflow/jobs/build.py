@@ -63,13 +63,15 @@ def _dbt_executable() -> list[str]:
 
 
 def run_dbt(
-    args: list[str], settings: Settings | None = None, as_of: datetime | None = None, check: bool = True
+    args: list[str], settings: Settings | None = None, as_of: datetime | None = None, check: bool = True,
+    extra_vars: dict | None = None,
 ) -> BuildResult:
     """Run ``dbt <args>`` with segflow's vars; raises :class:`BuildFailed` (naming the failed nodes)."""
     settings = settings or get_settings()
     settings.ensure_dirs()
     settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
-    command = [*_dbt_executable(), *args, "--vars", json.dumps(dbt_vars(settings, as_of))]
+    variables = {**dbt_vars(settings, as_of), **(extra_vars or {})}
+    command = [*_dbt_executable(), *args, "--vars", json.dumps(variables)]
     log_file = settings.dbt_log_dir / f"{args[0]}.out"
     started = datetime.now()
     with open(log_file, "w") as out:

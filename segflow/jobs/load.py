@@ -152,8 +152,16 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _is_empty(path: Path) -> bool:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        return not fh.read(4096).strip()
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int | None, str, str | None]]:
     """Read a CSV (optionally gzipped) into temp table ``_incoming``; returns rejected lines."""
+    if _is_empty(path):
+        return []  # nothing delivered: no _incoming table, no columns invented
     # reject tables accumulate per connection: start each file with empty ones
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
     con.execute(
@@ -166,7 +174,8 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int | N
         "select line, any_value(error_type || ': ' || error_message), any_value(csv_line) "
         "from reject_errors group by line order by line"
     ).fetchall()
-    return [(line, f"unparseable CSV line ({reason})", text) for line, reason, text in rejects]
+    return [(line, f"unparseable CSV line ({reason})", text.strip("\r\n") if text else text)
+            for line, reason, text in rejects]
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int | None, str, str | None]]:
@@ -189,6 +198,8 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int |
                 continue
             records.append({str(k): (None if v is None else v if isinstance(v, str) else json.dumps(v))
                             for k, v in obj.items()})
+    if not records:
+        return rejects  # every line was bad: they are all kept as rejects, no _incoming table
     columns: list[str] = []
     for record in records:
         for key in record:
@@ -215,6 +226,8 @@ _STAGERS = {"csv": _stage_csv, "jsonl": _stage_jsonl, "parquet": _stage_parquet}
 
 
 def _append_raw(con: duckdb.DuckDBPyConnection, source: str, load_id: str, file_name: str) -> int:
+    if not con.execute("select 1 from duckdb_tables() where temporary and table_name = '_incoming'").fetchall():
+        return 0  # the file held no parseable row
     incoming = [c for (c,) in con.execute("select column_name from (describe _incoming)").fetchall()]
     bad = [c for c in incoming if not _IDENT.match(c) or c.lower() in META_COLUMNS]
     if bad:
@@ -224,12 +237,12 @@ def _append_raw(con: duckdb.DuckDBPyConnection, source: str, load_id: str, file_
         f"create table if not exists {table} "
         "(_load_id varchar not null, _source_file varchar not null, _source_row bigint not null)"
     )
-    existing = {c for (c,) in con.execute(
+    existing = {c.lower() for (c,) in con.execute(
         "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
         [source],
     ).fetchall()}
     for column in incoming:
-        if column not in existing:
+        if column.lower() not in existing:  # DuckDB identifiers are case-insensitive
             con.execute(f"alter table {table} add column {_quote(column)} varchar")
     names = ", ".join(_quote(c) for c in incoming)
     con.execute(

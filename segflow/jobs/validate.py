@@ -48,7 +48,7 @@ def validate(settings: Settings | None = None, as_of: datetime | None = None, ra
     from expectations.suites import SUITES
 
     settings = settings or get_settings()
-    parameters = {"min_customers": settings.min_customers, "min_events": settings.min_customers}
+    parameters = {"min_customers": settings.min_customers, "min_events": settings.min_events}
     frames = {}
     with connect(settings, read_only=True) as con:
         for name, module in SUITES.items():

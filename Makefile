@@ -1,0 +1,56 @@
+# segflow — the two commands: `make demo` and `make test`. Everything installs into .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+
+.PHONY: install demo test test-fast bench docs airflow lint clean help
+
+help:
+	@echo "make demo     install, generate demo data, run the DAGs through Airflow, print a summary"
+	@echo "make test     install and run the whole test suite (unit, dbt, DAGs, GX, end-to-end)"
+	@echo "make airflow  Airflow UI on http://127.0.0.1:8080 with the demo's runs"
+	@echo "make docs     dbt docs (lineage) as one HTML file"
+	@echo "make bench    benchmarks -> docs/benchmarks.md"
+	@echo "make lint     ruff"
+
+# The venv is (re)built when pyproject.toml changes. uv installs the stack in seconds; pip is the fallback.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "segflow needs Python >= 3.11 (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv || true
+	@if [ -x $(VENV)/bin/uv ]; then \
+		$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'; \
+	else \
+		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'; \
+	fi
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@$(VENV)/bin/segflow demo
+
+test: $(STAMP)
+	@$(VENV)/bin/pytest
+
+test-fast: $(STAMP)
+	@$(VENV)/bin/pytest -m "not e2e and not slow"
+
+bench: $(STAMP)
+	@$(PY) bench/run.py
+
+docs: $(STAMP)
+	@$(VENV)/bin/segflow docs
+
+airflow: $(STAMP)
+	@$(VENV)/bin/segflow airflow ui
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check segflow ml expectations dags tests bench
+
+clean:
+	rm -rf .segflow build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,77 @@
+"""Every DAG imports cleanly, is documented and owned, retries, parses fast, and respects the one-writer pool."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segflow.airflow_local import WAREHOUSE_POOL, airflow_env
+from segflow.orchestration import WEEKLY_FEATURES_URI
+from segflow.settings import PROJECT_ROOT, Settings
+
+DAGS = PROJECT_ROOT / "dags"
+# tasks that never open the warehouse (they only look at dates / emit an asset event)
+NO_WAREHOUSE = {"is_week_end", "close_week", "resolve_as_of"}
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory):
+    settings = Settings(home=tmp_path_factory.mktemp("dagbag") / "home")
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("inspect_dags.py")), str(DAGS)],
+                          env=airflow_env(settings), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_no_import_errors(parsed):
+    assert parsed["import_errors"] == {}
+
+
+def test_expected_dags_present(parsed):
+    assert set(parsed["dags"]) == {"segflow_elt", "segflow_segments_weekly"}
+    assert len(parsed["file_seconds"]) == len(list(DAGS.glob("*.py")))
+
+
+def test_every_dag_file_parses_in_under_two_seconds(parsed):
+    slow = {f: s for f, s in parsed["file_seconds"].items() if s >= 2.0}
+    assert slow == {}
+
+
+@pytest.mark.parametrize("dag_id", ["segflow_elt", "segflow_segments_weekly"])
+def test_tags_owner_retries_docs(parsed, dag_id):
+    dag = parsed["dags"][dag_id]
+    assert "segflow" in dag["tags"]
+    assert dag["doc_md"]
+    assert dag["catchup"] is False
+    for task_id, task in dag["tasks"].items():
+        assert task["owner"] == "segflow", task_id
+        assert task["retries"] >= 1, task_id
+
+
+def test_every_warehouse_task_runs_in_the_one_slot_pool(parsed):
+    for dag in parsed["dags"].values():
+        for task_id, task in dag["tasks"].items():
+            if task_id not in NO_WAREHOUSE:
+                assert task["pool"] == WAREHOUSE_POOL, task_id
+
+
+def test_weekly_dag_is_scheduled_on_the_asset_the_elt_emits(parsed):
+    elt = parsed["dags"]["segflow_elt"]
+    weekly = parsed["dags"]["segflow_segments_weekly"]
+    assert elt["tasks"]["close_week"]["outlets"] == [WEEKLY_FEATURES_URI]
+    assert weekly["timetable"] == "AssetTriggeredTimetable"
+    assert weekly["schedule_assets"] == [WEEKLY_FEATURES_URI]
+
+
+def test_elt_order_gate_before_week_close(parsed):
+    tasks = parsed["dags"]["segflow_elt"]["tasks"]
+    assert tasks["load_raw"]["downstream"] == ["dbt_build"]
+    assert tasks["dbt_build"]["downstream"] == ["quality_gate"]
+    assert tasks["quality_gate"]["downstream"] == ["is_week_end"]
+    assert tasks["is_week_end"]["downstream"] == ["close_week"]
+    weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
+    assert weekly["check_drift"]["downstream"] == ["publish"]

@@ -1,0 +1,74 @@
+"""Great Expectations suites on real frames: pass on good data, fail (and stop publication) on bad."""
+
+from __future__ import annotations
+
+import pytest
+from tests_support import week_end
+
+from expectations.runner import validate_frame
+from expectations.suites import SUITES
+from segflow.errors import GateFailed
+from segflow.jobs.validate import validate
+from segflow.warehouse import connect
+
+
+@pytest.fixture(scope="module")
+def frames(built_home):
+    with connect(built_home, read_only=True) as con:
+        return {name: con.execute(f"select * from {module.TABLE}").df() for name, module in SUITES.items()}
+
+
+PARAMS = {"min_customers": 50, "min_events": 50}
+
+
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_suites_pass_on_built_data(frames, name):
+    summary = validate_frame(frames[name], SUITES[name], PARAMS)
+    assert summary.success, summary.describe_failures()
+    assert summary.evaluated >= 10
+    assert summary.rows == len(frames[name]) > 0
+
+
+def test_feature_suite_catches_corruption(frames):
+    bad = frames["customer_features"].copy()
+    bad.loc[0, "cart_abandonment_rate"] = 1.5
+    bad.loc[1, "customer_id"] = bad.loc[2, "customer_id"]
+    bad.loc[3, "monetary"] = -10.0
+    summary = validate_frame(bad, SUITES["customer_features"], PARAMS)
+    assert not summary.success
+    failed = {(o.expectation, o.column) for o in summary.failures()}
+    assert ("expect_column_values_to_be_between", "cart_abandonment_rate") in failed
+    assert ("expect_column_values_to_be_unique", "customer_id") in failed
+    assert ("expect_column_values_to_be_between", "monetary") in failed
+    assert len(failed) == 3
+
+
+def test_event_suite_catches_unknown_types_and_bad_prices(frames):
+    bad = frames["staged_events"].head(2000).copy()
+    bad.loc[bad.index[0], "event_type"] = "teleport"
+    bad.loc[bad.index[1], "price"] = 10**7
+    summary = validate_frame(bad, SUITES["staged_events"], PARAMS)
+    failed = {(o.expectation, o.column) for o in summary.failures()}
+    assert failed == {("expect_column_values_to_be_in_set", "event_type"),
+                      ("expect_column_values_to_be_between", "price")}
+
+
+def test_row_count_floor_is_a_runtime_parameter(frames):
+    rows = len(frames["customer_features"])
+    summary = validate_frame(frames["customer_features"], SUITES["customer_features"],
+                             {"min_customers": rows + 1})
+    assert [o.expectation for o in summary.failures()] == ["expect_table_row_count_to_be_between"]
+
+
+def test_gate_job_records_results_and_raises(home_copy):
+    result = validate(home_copy, as_of=week_end(4))
+    assert result.success
+    strict = home_copy.model_copy(update={"min_customers": 10**6})
+    with pytest.raises(GateFailed) as err:
+        validate(strict, as_of=week_end(4))
+    assert "customer_features" in str(err.value)
+    with connect(home_copy, read_only=True) as con:
+        rows = con.execute("select suite, success from meta.dq_results where as_of = ? order by suite",
+                           [week_end(4)]).fetchall()
+    # the failing run replaced the passing one for the same as_of (idempotent by interval)
+    assert rows == [("customer_features", False), ("staged_events", True)]

@@ -1,0 +1,109 @@
+"""The weekly segmentation jobs on a real built warehouse: records, stable ids, drift, publish gates."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from tests_support import table_fingerprint, week_end
+
+from segflow.errors import GateFailed, NotReady
+from segflow.jobs.build import build
+from segflow.jobs.segment import check_drift, publish, recluster
+from segflow.jobs.validate import validate
+from segflow.warehouse import connect
+
+
+def _assignments(settings, as_of):
+    with connect(settings, read_only=True) as con:
+        return con.execute("select customer_id, segment_id from ml.segment_assignments where as_of = ? "
+                           "order by customer_id", [as_of]).df()
+
+
+def test_recluster_records_a_reproducible_model_run(home_copy):
+    run = recluster(home_copy, as_of=week_end(4))
+    assert home_copy.k_min <= run.k <= home_copy.k_max
+    assert len(run.segments) == run.k
+    assert sum(s["customer_count"] for s in run.segments) == run.customers
+    assert abs(sum(s["share"] for s in run.segments) - 1) < 0.01
+    with connect(home_copy, read_only=True) as con:
+        record = con.execute("select * from ml.model_runs where run_id = ?", [run.run_id]).df().iloc[0]
+        snapshot_rows, = con.execute("select count(*) from ml.feature_snapshots where as_of = ?",
+                                     [week_end(4)]).fetchone()
+    assert record["status"] == "accepted"
+    assert len(record["data_fingerprint"]) == 64
+    assert record["code_version"]
+    assert "scikit-learn" in json.loads(record["library_versions"])
+    assert json.loads(record["features"]) == list(home_copy.features)
+    assert set(json.loads(record["scores"])) == {str(k) for k in range(home_copy.k_min, home_copy.k_max + 1)}
+    assert snapshot_rows == run.customers
+
+
+def test_recluster_same_week_twice_is_identical(home_copy):
+    first = recluster(home_copy, as_of=week_end(4))
+    before = _assignments(home_copy, week_end(4))
+    second = recluster(home_copy, as_of=week_end(4))
+    assert second.run_id == first.run_id
+    pd.testing.assert_frame_equal(before, _assignments(home_copy, week_end(4)))
+    with connect(home_copy, read_only=True) as con:
+        runs, = con.execute("select count(*) from ml.model_runs").fetchone()
+    assert runs == 1
+
+
+def test_segment_ids_are_stable_across_weeks(home_copy):
+    recluster(home_copy, as_of=week_end(4))
+    first = _assignments(home_copy, week_end(4))
+    build(home_copy, as_of=week_end(5))
+    second_run = recluster(home_copy, as_of=week_end(5))
+    second = _assignments(home_copy, week_end(5))
+    merged = first.merge(second, on="customer_id", suffixes=("_w4", "_w5"))
+    # most customers keep their segment id from one week to the next
+    assert (merged["segment_id_w4"] == merged["segment_id_w5"]).mean() > 0.7
+    assert second_run.previous_run_id is not None
+    assert any(not s["is_new"] for s in second_run.segments)
+
+
+def test_recluster_refuses_a_week_that_was_not_built(home_copy):
+    with pytest.raises(NotReady, match="built as of"):
+        recluster(home_copy, as_of=week_end(3))
+
+
+def test_drift_first_week_has_no_reference_then_scores_every_feature(home_copy):
+    recluster(home_copy, as_of=week_end(4))
+    first = check_drift(home_copy, as_of=week_end(4))
+    assert first.verdict == "no_reference" and first.features == []
+    build(home_copy, as_of=week_end(5))
+    recluster(home_copy, as_of=week_end(5))
+    second = check_drift(home_copy, as_of=week_end(5))
+    assert second.reference_as_of == week_end(4)
+    assert {f["feature"] for f in second.features} >= set(home_copy.features)
+    assert second.verdict in {"stable", "warn", "drift"}
+    assert second.max_psi == max(f["psi"] for f in second.features)
+
+
+def test_publish_requires_gate_and_accepted_model(home_copy):
+    recluster(home_copy, as_of=week_end(4))
+    with pytest.raises(GateFailed, match="gate has not run"):
+        publish(home_copy, as_of=week_end(4))
+    validate(home_copy, as_of=week_end(4))
+    published = publish(home_copy, as_of=week_end(4))
+    exported = pd.read_csv(published.path)
+    assert len(exported) == published.rows > 0
+    assert exported["customer_id"].is_unique
+    assert set(exported.columns) == {"customer_id", "segment_id", "segment_name", "as_of"}
+
+    # next week the model misses the quality floor: nothing new is published, last good export stays
+    build(home_copy, as_of=week_end(5))
+    validate(home_copy, as_of=week_end(5))
+    strict = home_copy.model_copy(update={"min_silhouette": 0.99})
+    rejected = recluster(strict, as_of=week_end(5))
+    assert rejected.status == "rejected"
+    latest = home_copy.exports_dir / "segments" / "latest.csv"
+    before = latest.read_bytes()
+    with pytest.raises(GateFailed, match="rejected") as err:
+        publish(strict, as_of=week_end(5))
+    assert "stay published" in str(err.value)
+    assert latest.read_bytes() == before
+    with connect(home_copy, read_only=True) as con:
+        assert table_fingerprint(con, "ml.publications")[0] == 1
