@@ -123,10 +123,19 @@ def standalone(settings: Settings | None = None) -> int:
     env = airflow_env(settings)
     print(f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}  "
           f"user: {ADMIN_USER}  password: {admin_password(settings)}  (Ctrl-C to stop)", flush=True)
+    # Own session: a terminal Ctrl-C reaches only this process, which forwards exactly one SIGINT to
+    # `airflow standalone` (it then stops its components). Ctrl-C delivered to the whole group left the
+    # scheduler waiting forever on its LocalExecutor workers; SIGTERM would orphan the components.
     proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
+                            start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)  # SIGTERM would orphan the components
-        return proc.wait()
+        print("stopping Airflow (waiting for its components to exit) ...", flush=True)
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return proc.wait()

@@ -147,7 +147,8 @@ def cmd_demo(args) -> None:
     print(f"\n[demo] done in {time.monotonic() - started:.0f} s")
     print(f"""
 Where to look next
-  warehouse     {settings.warehouse_path}   (duckdb -readonly {settings.warehouse_path})
+  warehouse     {settings.warehouse_path}
+                (python: duckdb.connect(path, read_only=True); schemas raw, meta, staging, intermediate, marts, ml)
   exports       {settings.exports_dir / 'segments'}
   airflow UI    make airflow   -> http://127.0.0.1:8080  user admin, password {airflow_local.admin_password(settings)}
                 DAGs segflow_elt and segflow_segments_weekly show the demo's runs (Grid view, task logs)
@@ -159,7 +160,8 @@ def format_summary(data: dict) -> str:
     lines = ["", "segflow summary", "==============="]
     load = data.get("load")
     if load:
-        lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files")
+        lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files "
+                     "(events + customer profiles)")
         lines.append(f"  loaded to raw    {load['rows_loaded']:>10,}")
         lines.append(f"  rejected at load {load['rows_rejected_at_load']:>10,}  (unparseable lines, kept in "
                      "meta.load_rejects)")
