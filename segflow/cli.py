@@ -143,10 +143,16 @@ def cmd_demo(args) -> None:
             print(f"{outcome.state} ({time.monotonic() - t0:.0f} s)", flush=True)
             if outcome.state != "success":
                 raise SegflowError(f"DAG {dag_id} for {week_end} ended {outcome.state}. Log: {outcome.log}")
-    print(format_summary(summary(settings)))
+    text = format_summary(summary(settings))
+    report = settings.artifacts_dir / "reports" / f"summary_{weeks[-1].isoformat()}.txt"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(text.lstrip() + "\n")
+    print(text)
     print(f"\n[demo] done in {time.monotonic() - started:.0f} s")
     print(f"""
 Where to look next
+  report        {report}
+  data quality  {settings.artifacts_dir / 'data_quality'}  (one JSON per suite and week)
   warehouse     {settings.warehouse_path}
                 (python: duckdb.connect(path, read_only=True); schemas raw, meta, staging, intermediate, marts, ml)
   exports       {settings.exports_dir / 'segments'}

@@ -1,20 +1,27 @@
-"""The real chain through Airflow: `airflow dags test` runs both DAGs on a small generated dataset.
+"""The real chain through Airflow, started the way the README starts it: `segflow demo` (a small one).
 
-Covers: two weekly cycles (ELT -> segments), re-running an interval changes nothing, a failing data gate
-stops everything downstream and keeps the last good segments published.
+The demo generates data and runs both DAGs with `airflow dags test` for two weeks. On top of that run:
+its summary, the warehouse after two weekly cycles, segment quality against the true personas,
+re-running an interval changes nothing, and a failing data gate stops everything downstream and keeps
+the last good segments published.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from tests_support import small_config, table_fingerprint, week_end
+from tests_support import SMALL_START, table_fingerprint, week_end
 
 from segflow import airflow_local
 from segflow.jobs.status import evaluate, summary
 from segflow.settings import Settings
-from segflow.sources.generator import generate
 from segflow.warehouse import connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,26 +47,44 @@ def _task_states(settings: Settings, dag_id: str) -> dict[str, str]:
                                 [dag_id, run_id]).fetchall())
 
 
+@pytest.fixture(autouse=True)
+def _no_outside_airflow(monkeypatch):
+    """The runs below must use the demo's embedded Airflow, whatever the developer has exported."""
+    for key in [k for k in os.environ if k.startswith("AIRFLOW")]:
+        monkeypatch.delenv(key)
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    for key in ("AIRFLOW_HOME", "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        mp.delenv(key, raising=False)
     settings = Settings(home=tmp_path_factory.mktemp("e2e") / "home")
-    settings.ensure_dirs()
-    report = generate(small_config(customers=500, drift_week=4), settings.landing_dir, settings.truth_dir)
-    airflow_local.init(settings)
-    outcomes = [_run(dag_id, weeks, settings) for weeks in (4, 5)
-                for dag_id in ("segflow_elt", "segflow_segments_weekly")]
-    yield settings, report, outcomes
-    mp.undo()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["SEGFLOW_HOME"] = str(settings.home)
+    proc = subprocess.run([str(Path(sys.executable).with_name("segflow")), "demo", "--customers", "500",
+                           "--weeks", "5", "--seed", "11"], env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((settings.truth_dir / "generation.json").read_text())
+    assert report["config"]["start"] == SMALL_START.isoformat()
+    return settings, report["report"], proc
 
 
-def test_both_weekly_cycles_succeed(chain):
-    _, _, outcomes = chain
-    assert [(o.dag_id, o.logical_date, o.state) for o in outcomes] == [
-        ("segflow_elt", _day(4), "success"), ("segflow_segments_weekly", _day(4), "success"),
-        ("segflow_elt", _day(5), "success"), ("segflow_segments_weekly", _day(5), "success")]
+def test_demo_ran_both_weekly_cycles_through_airflow(chain):
+    _, _, proc = chain
+    runs = re.findall(r"airflow dags test (\S+) (\S+) \.\.\. (\w+)", proc.stdout)
+    assert runs == [("segflow_elt", _day(4), "success"), ("segflow_segments_weekly", _day(4), "success"),
+                    ("segflow_elt", _day(5), "success"), ("segflow_segments_weekly", _day(5), "success")]
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_prints_the_summary_and_where_to_look(chain):
+    settings, _, proc = chain
+    out = proc.stdout
+    for expected in ("rows delivered", "rejected at load", "quarantined", "accounting       balanced",
+                     "sessions", "customers", "data quality       PASS", "drift", "published",
+                     "adjusted Rand index", "Where to look next", "make airflow", "make docs"):
+        assert expected in out, expected
+    assert len([line for line in out.splitlines() if re.match(r"  S\d\d  ", line)]) >= 3
+    report = settings.artifacts_dir / "reports" / f"summary_{_day(5)}.txt"
+    assert "segflow summary" in report.read_text()
 
 
 def test_week_close_emitted_the_asset(chain):
@@ -77,11 +102,11 @@ def test_week_close_emitted_the_asset(chain):
 def test_warehouse_after_two_weeks(chain):
     settings, report, _ = chain
     data = summary(settings)
-    assert data["load"]["rows_in_files"] == report.events_delivered + report.customers
+    assert data["load"]["rows_in_files"] == report["events_delivered"] + report["customers"]
     assert data["staging"]["unbalanced_files"] == 0
-    assert data["staging"]["rows_quarantined"] == sum(report.malformed.values())
+    assert data["staging"]["rows_quarantined"] == sum(report["malformed"].values())
     assert data["marts"]["sessions"] > 1000
-    assert data["marts"]["customers"] == report.customers
+    assert data["marts"]["customers"] == report["customers"]
     assert [r["as_of"] for r in data["segment_runs"]] == [str(week_end(4)), str(week_end(5))]
     assert all(r["status"] == "accepted" for r in data["segment_runs"])
     assert data["segment_runs"][1]["previous_run_id"] == data["segment_runs"][0]["run_id"]
