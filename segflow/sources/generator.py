@@ -8,8 +8,9 @@ by inactivity, late-arriving and duplicated deliveries, malformed rows, and an o
 What a real source would never tell you is written separately under ``truth/`` for evaluation only:
 each customer's persona and the injected drift / delivery faults.
 
-Same config => byte-identical files (each customer draws from its own seeded stream, so adding customers
-does not change the others).
+Same config => byte-identical files. Each customer simulates from its own seeded stream; which persona a
+customer gets depends on the total count (personas are dealt by share, then shuffled), so changing
+``customers`` reassigns personas.
 """
 
 from __future__ import annotations
