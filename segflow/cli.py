@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 
-from segflow.errors import SegflowError
+from segflow.errors import InputError, SegflowError
 
 
 def _as_of(value: str | None) -> datetime | None:
@@ -33,11 +33,14 @@ def cmd_generate(args) -> None:
     from segflow.sources.generator import GeneratorConfig, generate
 
     settings = get_settings()
-    cfg = GeneratorConfig(customers=args.customers, days=args.days, seed=args.seed,
-                          start=date.fromisoformat(args.start), format=args.format,
-                          drift_week=None if args.drift_week < 0 else args.drift_week,
-                          malformed_share=args.malformed_share, duplicate_share=args.duplicate_share,
-                          late_share=args.late_share)
+    try:
+        cfg = GeneratorConfig(customers=args.customers, days=args.days, seed=args.seed,
+                              start=date.fromisoformat(args.start), format=args.format,
+                              drift_week=None if args.drift_week < 0 else args.drift_week,
+                              malformed_share=args.malformed_share, duplicate_share=args.duplicate_share,
+                              late_share=args.late_share)
+    except ValueError as exc:
+        raise InputError(f"invalid generator option: {exc}") from None
     _print(generate(cfg, settings.landing_dir, settings.truth_dir).as_dict())
 
 
@@ -114,6 +117,10 @@ def cmd_demo(args) -> None:
     from segflow.settings import get_settings
     from segflow.sources.generator import GeneratorConfig, generate
 
+    if args.weeks < 2:
+        raise InputError("--weeks must be at least 2: the demo segments the last two weeks")
+    if args.customers < 100:
+        raise InputError("--customers must be at least 100 for the demo's data gate and clustering")
     settings = get_settings()
     settings.ensure_dirs()
     started = time.monotonic()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from segflow.errors import BuildFailed
+from segflow.errors import BuildFailed, NotReady
 from segflow.settings import Settings, get_settings
 
 
@@ -101,6 +101,16 @@ def run_dbt(
 
 def build(settings: Settings | None = None, as_of: datetime | None = None) -> BuildResult:
     """``dbt build`` (seeds, models, data tests and unit tests) as of ``as_of``."""
+    from segflow.warehouse import connect, table_exists
+
+    settings = settings or get_settings()
+    if not settings.warehouse_path.exists():
+        raise NotReady(f"No warehouse at {settings.warehouse_path} yet: run `segflow load` first.")
+    with connect(settings, read_only=True) as con:
+        missing = [t for t in ("events", "customers") if not table_exists(con, "raw", t)]
+    if missing:
+        raise NotReady(f"Nothing loaded into raw.{', raw.'.join(missing)} yet: put files in "
+                       f"{settings.landing_dir}/{{events,customers}}/ and run `segflow load` first.")
     return run_dbt(["build"], settings, as_of)
 
 

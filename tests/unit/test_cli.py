@@ -124,3 +124,31 @@ def test_installed_console_script_reports_errors_cleanly(tmp_path):
         assert proc.stderr.startswith("segflow: error:")
         assert "Traceback" not in proc.stderr
         assert needle in proc.stderr
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["generate", "--customers", "0"], "invalid generator option"),
+    (["generate", "--start", "notadate"], "invalid generator option"),
+    (["demo", "--weeks", "1"], "--weeks must be at least 2"),
+    (["demo", "--customers", "10"], "--customers must be at least 100"),
+])
+def test_bad_options_give_one_line_errors(argv, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEGFLOW_HOME", str(tmp_path / "home"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("segflow: error:") and fragment in err
+    assert "Traceback" not in err
+
+
+def test_build_before_any_load_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEGFLOW_HOME", str(tmp_path / "home"))
+    assert main(["build"]) == 2
+    assert "run `segflow load` first" in capsys.readouterr().err
+    (tmp_path / "home" / "landing" / "customers").mkdir(parents=True)
+    (tmp_path / "home" / "landing" / "customers" / "customers_2025-09-01.csv").write_text(
+        "customer_id,signup_at\nC1,2025-09-01T00:00:00Z\n")
+    assert main(["load"]) == 0
+    capsys.readouterr()
+    assert main(["build"]) == 2
+    err = capsys.readouterr().err
+    assert "raw.events" in err and "segflow load" in err
