@@ -52,7 +52,8 @@ def airflow_env(settings: Settings | None = None) -> dict[str, str]:
 
 
 def _airflow(args: list[str], settings: Settings, log: Path | None = None, check: bool = True
-             ) -> subprocess.CompletedProcess:
+             ) -> tuple[int, str]:
+    """Run the ``airflow`` CLI; returns (exit code, combined output)."""
     cmd = [str(Path(sys.executable).with_name("airflow")), *args]
     if log is None:
         proc = subprocess.run(cmd, env=airflow_env(settings), capture_output=True, text=True, check=False)
@@ -66,8 +67,7 @@ def _airflow(args: list[str], settings: Settings, log: Path | None = None, check
         tail = " | ".join(output.strip().splitlines()[-5:])
         where = f" Full log: {log}" if log else ""
         raise SegflowError(f"`airflow {' '.join(args)}` failed: {tail}.{where}")
-    proc.output = output  # type: ignore[attr-defined]
-    return proc
+    return proc.returncode, output
 
 
 def admin_password(settings: Settings) -> str:
@@ -110,9 +110,9 @@ def test_dag(dag_id: str, logical_date: str, settings: Settings | None = None) -
     """Run one DAG run in-process with ``airflow dags test`` (recorded in the metadata DB, visible in the UI)."""
     settings = settings or get_settings()
     log = settings.artifacts_dir / "airflow" / f"{dag_id}_{logical_date}.log"
-    proc = _airflow(["dags", "test", dag_id, logical_date], settings, log=log, check=False)
-    states = [state for found_dag, state in _FINISHED.findall(proc.output) if found_dag == dag_id]
-    state = states[-1] if states else ("failed" if proc.returncode else "unknown")
+    returncode, output = _airflow(["dags", "test", dag_id, logical_date], settings, log=log, check=False)
+    states = [state for found_dag, state in _FINISHED.findall(output) if found_dag == dag_id]
+    state = states[-1] if states else ("failed" if returncode else "unknown")
     return DagRunOutcome(dag_id=dag_id, logical_date=logical_date, state=state, log=str(log))
 
 

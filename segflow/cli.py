@@ -48,7 +48,8 @@ def cmd_load(args) -> None:
     from segflow.jobs.elt import load_interval
 
     out = load_interval(as_of=_as_of(args.as_of))
-    out.pop("files") if not args.verbose else None
+    if not args.verbose:
+        out.pop("files")
     _print(out)
 
 

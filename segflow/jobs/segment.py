@@ -100,6 +100,15 @@ class SegmentRun:
                 "segments": self.segments, "previous_run_id": self.previous_run_id}
 
 
+def _resolve_as_of(con, table: str, as_of: datetime | None, missing: str) -> datetime:
+    """``as_of`` if given, else the latest week in ``ml.<table>``; NotReady when that table does not exist."""
+    if not table_exists(con, "ml", table):
+        raise NotReady(missing)
+    if as_of is None:
+        as_of = con.execute(f"select max(as_of) from ml.{table}").fetchone()[0]
+    return as_of
+
+
 def _features_frame(settings: Settings, as_of: datetime | None) -> tuple[pd.DataFrame, datetime]:
     with connect(settings, read_only=True) as con:
         if not table_exists(con, "marts", "customer_features"):
@@ -143,9 +152,9 @@ def recluster(settings: Settings | None = None, as_of: datetime | None = None) -
     log_space = preprocessor[:-1].transform(raw)  # imputed + signed log, before scaling
     scaler = preprocessor[-1]
 
-    with connect(settings) as con:
-        ensure_schema(con)
-        previous_run_id, previous = _previous_run(con, as_of)
+    with connect(settings, read_only=True) as con:
+        previous_run_id, previous = (_previous_run(con, as_of) if table_exists(con, "ml", "model_runs")
+                                     else (None, {}))
     previous_scaled = {sid: scaler.transform(np.asarray(c, dtype=float).reshape(1, -1))[0]
                        for sid, c in previous.items() if len(c) == len(columns)}
     segment_ids = match_segments(previous_scaled, selection.centroids,
@@ -229,10 +238,8 @@ def check_drift(settings: Settings | None = None, as_of: datetime | None = None)
     settings = settings or get_settings()
     as_of = to_naive_utc(as_of)
     with connect(settings, read_only=True) as con:
-        if not table_exists(con, "ml", "feature_snapshots"):
-            raise NotReady("No feature snapshot yet: run `segflow segment` first.")
-        if as_of is None:
-            as_of = con.execute("select max(as_of) from ml.feature_snapshots").fetchone()[0]
+        as_of = _resolve_as_of(con, "feature_snapshots", as_of,
+                               "No feature snapshot yet: run `segflow segment` first.")
         current = con.execute("select * from ml.feature_snapshots where as_of = ?", [as_of]).df()
         if current.empty:
             raise NotReady(f"No feature snapshot as of {as_of}: run `segflow segment` for that week first.")
@@ -283,10 +290,7 @@ def publish(settings: Settings | None = None, as_of: datetime | None = None) -> 
     settings = settings or get_settings()
     as_of = to_naive_utc(as_of)
     with connect(settings, read_only=True) as con:
-        if not table_exists(con, "ml", "model_runs"):
-            raise NotReady("No segmentation run yet: run `segflow segment` first.")
-        if as_of is None:
-            as_of = con.execute("select max(as_of) from ml.model_runs").fetchone()[0]
+        as_of = _resolve_as_of(con, "model_runs", as_of, "No segmentation run yet: run `segflow segment` first.")
         run = con.execute("select run_id, status, silhouette from ml.model_runs where as_of = ?", [as_of]).fetchall()
         gate = (con.execute("select bool_and(success), count(*) from meta.dq_results where as_of = ?",
                             [as_of]).fetchone() if table_exists(con, "meta", "dq_results") else (None, 0))
