@@ -52,8 +52,16 @@ def _jsonable(value: object) -> object:
         return str(value)
 
 
-def validate_frame(frame: pd.DataFrame, suite_module, parameters: dict | None = None) -> ValidationSummary:
-    """Run ``suite_module.build_suite()`` on ``frame`` with an ephemeral GX context."""
+def provided_columns(frame: pd.DataFrame) -> set[str]:
+    """Columns with at least one non-null value: what the configured sources actually deliver."""
+    return {c for c in frame.columns if frame[c].notna().any()}
+
+
+def validate_frame(frame: pd.DataFrame, suite_module, parameters: dict | None = None,
+                   provided: set[str] | None = None) -> ValidationSummary:
+    """Run ``suite_module.build_suite(provided)`` on ``frame`` with an ephemeral GX context.
+
+    ``provided`` defaults to the frame's non-null columns."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -63,7 +71,8 @@ def validate_frame(frame: pd.DataFrame, suite_module, parameters: dict | None = 
     source = context.data_sources.add_pandas(name="segflow")
     asset = source.add_dataframe_asset(name=suite_module.NAME)
     batch_definition = asset.add_batch_definition_whole_dataframe(name="whole_frame")
-    suite = context.suites.add(suite_module.build_suite())
+    suite = context.suites.add(suite_module.build_suite(
+        provided_columns(frame) if provided is None else provided))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite_module.NAME}_validation", data=batch_definition, suite=suite)
     )

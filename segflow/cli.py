@@ -45,12 +45,65 @@ def cmd_generate(args) -> None:
 
 
 def cmd_load(args) -> None:
-    from segflow.jobs.elt import load_interval
+    from pathlib import Path
 
-    out = load_interval(as_of=_as_of(args.as_of))
+    if args.paths:
+        from segflow.jobs.load import load_paths
+
+        if args.as_of:
+            raise InputError("--as-of selects landing partitions; it does not apply to files named on the command line")
+        out = load_paths([Path(p) for p in args.paths], Path(args.mapping) if args.mapping else None,
+                         stream=args.stream).as_dict()
+    else:
+        from segflow.jobs.elt import load_interval
+
+        if args.mapping:
+            raise InputError("--mapping goes with file paths; for a landing folder put the mapping in the folder "
+                             "as _mapping.yml")
+        out = load_interval(as_of=_as_of(args.as_of))
+    problems = [f for f in out["files"] if f["status"] in ("rejected", "ignored")]
     if not args.verbose:
-        out.pop("files")
+        out["files"] = problems
     _print(out)
+    for f in problems:
+        print(f"segflow: {f['status']}: {f['source']}/{f['file']}: {f['reason']}", file=sys.stderr)
+
+
+def cmd_mapping(args) -> None:
+    from pathlib import Path
+
+    from segflow.sources.mapping import json_schema
+
+    if args.action == "schema":
+        text = json.dumps(json_schema(), indent=2) + "\n"
+        if args.output:
+            Path(args.output).write_text(text)
+            print(f"JSON Schema written to {args.output}")
+        else:
+            print(text, end="")
+    elif args.action == "list":
+        root = Path(__file__).resolve().parent / "mappings"
+        for path in sorted(root.rglob("*.yml")):
+            print(path)
+    else:
+        from segflow.jobs.mapping_check import check
+
+        if len(args.files) != 2:
+            raise InputError("usage: segflow mapping check MAPPING.yml DATA_FILE")
+        result = check(Path(args.files[0]), Path(args.files[1]), preview_rows=args.rows)
+        print(f"mapping {result.mapping} -> stream {result.stream}: {result.rows_checked} rows of "
+              f"{result.file} checked")
+        for i, row in enumerate(result.preview, start=1):
+            print(f"  row {row.get('_source_row', i)}: " + ", ".join(
+                f"{k}={v}" for k, v in row.items() if k != "_source_row"))
+        if result.dropped_columns:
+            print(f"not used (not stored): {', '.join(result.dropped_columns)}")
+        if result.findings:
+            print("staging will quarantine or note:")
+            for finding in result.findings:
+                print(f"  - {finding}")
+        else:
+            print("no problems found in the sample")
 
 
 def cmd_build(args) -> None:
@@ -184,7 +237,8 @@ def format_summary(data: dict) -> str:
         lines.append(f"  staged           {staging['rows_staged']:>10,}")
         lines.append(f"  quarantined      {staging['rows_quarantined']:>10,}  "
                      + ", ".join(f"{k} {v}" for k, v in staging["quarantine_reasons"].items()))
-        lines.append("  accounting       " + ("balanced: every row loaded or quarantined"
+        lines.append(f"  duplicates       {staging.get('rows_duplicate', 0):>10,}  (exact re-deliveries, dropped)")
+        lines.append("  accounting       " + ("balanced: every row staged, quarantined or a counted duplicate"
                                             if staging["unbalanced_files"] == 0
                                             else f"{staging['unbalanced_files']} files do NOT balance"))
     marts = data.get("marts")
@@ -195,6 +249,10 @@ def format_summary(data: dict) -> str:
         lines.append(f"orders             {marts['orders']:>10,}")
         lines.append(f"customers          {marts['customers']:>10,}  ({marts['customers_with_features']:,} with "
                      "analytics consent, segmented)")
+    issues = data.get("identity_issues")
+    if issues:
+        lines.append("identity           " + ", ".join(f"{v} {k.replace('_', ' ')}s" for k, v in issues.items())
+                     + " (see intermediate.int_identity_issues)")
     dq = data.get("data_quality")
     if dq:
         lines.append(f"data quality       {dq['verdict'].upper()}  (" + ", ".join(
@@ -226,6 +284,48 @@ def format_summary(data: dict) -> str:
     return "\n".join(lines)
 
 
+STREAMS = ("events", "orders", "support_tickets", "email_events", "customers", "consent", "identities")
+
+LOAD_HELP = """\
+Load delivered files into the warehouse's raw tables. Each file is loaded once (by checksum); every record
+is loaded or rejected with its line number and reason (meta.load_rejects).
+
+Where files come from
+  $SEGFLOW_HOME/landing/<stream>/   files with segflow's canonical columns, for a stream:
+                                    events, orders, support_tickets, email_events, customers, consent, identities
+  $SEGFLOW_HOME/landing/<source>/   any export, described by <source>/_mapping.yml (scheduled runs use it)
+  segflow load FILE... --mapping M  files from anywhere, described by mapping M
+
+Built-in formats need only `format: segment` or `format: ga4` in the mapping (Segment spec JSON lines;
+GA4 BigQuery export rows as JSON lines or Parquet). Shipped mappings: `segflow mapping list`.
+
+A mapping (YAML; JSON Schema: `segflow mapping schema`) maps one export onto a canonical stream:
+
+  name: shop_orders
+  stream: orders
+  format: csv                       # csv | jsonl | parquet | text (whitespace) | segment | ga4
+  timezone: Europe/London           # zone of timestamps without an offset
+  columns:
+    order_id: InvoiceNo             # rename
+    occurred_at: {column: InvoiceDate, timestamp_format: "%m/%d/%Y %H:%M"}
+    event_type: {expr: "if(starts_with(InvoiceNo, 'C'), 'cancellation', 'purchase')"}
+    revenue: {expr: "Quantity * UnitPrice"}
+    channel: {value: store}         # constant
+    user_id: CustomerID
+  event_id: {hash: [InvoiceNo, StockCode, Quantity, InvoiceDate, CustomerID]}   # when there is no id
+
+Try it first: `segflow mapping check mapping.yml export.csv` prints what each canonical column will hold.
+A mapping that does not fit a file (a missing column, a timestamp format that matches no row) fails before
+anything of that file is written, naming the column and the first offending row.
+"""
+
+MAPPING_HELP = """\
+  segflow mapping check MAPPING.yml FILE   apply the mapping to (a sample of) FILE and print the result
+  segflow mapping schema [--output F]      the JSON Schema of mapping files (for editors)
+  segflow mapping list                     the mappings shipped with segflow (REES46, CDNOW, examples)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,14 +342,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--late-share", type=float, default=0.01)
     p.set_defaults(func=cmd_generate)
 
-    for name, func, text in (("load", cmd_load, "load new landing files into raw (verbatim, once per file)"),
-                             ("build", cmd_build, "dbt build (staging, intermediate, marts, tests)"),
+    p = sub.add_parser(
+        "load", help="load new landing files (or the files given) into raw, once per file",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=LOAD_HELP)
+    p.add_argument("paths", nargs="*", help="files to load (default: every new file under $SEGFLOW_HOME/landing)")
+    p.add_argument("--mapping", help="mapping file (YAML) describing the files given; see `segflow mapping`")
+    p.add_argument("--stream", default="events", choices=list(STREAMS),
+                   help="canonical stream of files given without a mapping (default: events)")
+    p.add_argument("--as-of", help="landing only: load partitions dated before this ISO date/time")
+    p.add_argument("--verbose", action="store_true", help="list every file, not only the problems")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("mapping", help="check a mapping against a file, print the JSON Schema, list shipped ones",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=MAPPING_HELP)
+    p.add_argument("action", choices=["check", "schema", "list"])
+    p.add_argument("files", nargs="*", help="check: MAPPING.yml DATA_FILE")
+    p.add_argument("--rows", type=int, default=5, help="check: rows to print (default 5)")
+    p.add_argument("--output", help="schema: write to this file instead of stdout")
+    p.set_defaults(func=cmd_mapping)
+
+    for name, func, text in (("build", cmd_build, "dbt build (staging, intermediate, marts, tests)"),
                              ("validate", cmd_validate, "run the Great Expectations gate"),
                              ("run", cmd_run, "load + build + validate for one interval")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--as-of", help="exclusive end of the interval (ISO date/time); default: everything")
-        if name == "load":
-            p.add_argument("--verbose", action="store_true", help="list every file")
         p.set_defaults(func=func)
 
     p = sub.add_parser("segment", help="recluster, check drift and publish the week's segments")

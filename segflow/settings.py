@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,7 +50,30 @@ class Settings(BaseSettings):
     dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
     dbt_threads: int = 2
     session_timeout_minutes: int = Field(30, ge=1, description="Inactivity gap that ends a session.")
+    recent_window_days: int = Field(28, ge=1, description="Window of the 'recent activity' features (e.g. "
+                                    "sessions_28d).")
     pii_salt: str = Field("segflow-demo-salt", description="Salt for pseudonymizing e-mail addresses.")
+
+    # --- sources and identity -------------------------------------------------------------------------
+    consent_policy: Literal["require_recorded", "collected_under_consent"] = Field(
+        "require_recorded",
+        description="Consent of a customer with no recorded decision (no consent record, no profile flag): "
+        "require_recorded = not processed; collected_under_consent = the deployment's events were collected "
+        "under consent, so they are processed.")
+    identity_max_links: int = Field(
+        20, ge=2, description="An e-mail or alias that links more distinct user ids than this is treated as a "
+        "bad identifier: cut from the identity graph and reported.")
+    identity_max_component_size: int = Field(
+        50, ge=2, description="An identity-graph component with more user ids than this is not merged into one "
+        "customer (each user stays itself) and is reported.")
+
+    # --- data-quality gate: business thresholds --------------------------------------------------------
+    dq_max_quantity: int = Field(
+        10_000, ge=1, description="Largest plausible quantity on one cart or order line (raise it for wholesale).")
+    dq_max_price: float = Field(100_000.0, gt=0, description="Largest plausible unit price.")
+    dq_min_identified_share: float = Field(
+        0.01, ge=0, le=1, description="Smallest share of events (as of the run) that must resolve to a known "
+        "customer; below it identity is probably broken (e.g. a user-id column mapped wrongly).")
 
     # --- segmentation --------------------------------------------------------------------------------
     features: tuple[str, ...] = DEFAULT_FEATURES

@@ -1,29 +1,27 @@
--- Nothing is lost: every raw event row is either staged or quarantined (never both, never neither).
+-- Nothing is lost: every raw row of every event stream is staged (first delivery), quarantined (invalid or
+-- conflicting) or dropped as an exact duplicate - exactly one of them.
 with
 
 raw_rows as (
 
-    select count(*) as row_count from {{ source('raw', 'events') }}
+    {% for stream in event_streams() %}
+    select count(*) as row_count from {{ source('raw', stream) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
-staged as (
+accounted as (
 
     select count(*) as row_count from {{ ref('stg_raw__events') }}
-
-),
-
-quarantined as (
-
-    select count(*) as row_count from {{ ref('stg_raw__events_quarantine') }}
+    union all
+    select count(*) from {{ ref('stg_raw__events_quarantine') }}
+    union all
+    select count(*) from {{ ref('stg_raw__events_duplicates') }}
 
 )
 
 select
-    raw_rows.row_count as raw_rows,
-    staged.row_count as staged_rows,
-    quarantined.row_count as quarantined_rows
-from raw_rows
-cross join staged
-cross join quarantined
-where raw_rows.row_count != staged.row_count + quarantined.row_count
+    (select sum(row_count) from raw_rows) as raw_rows,
+    (select sum(row_count) from accounted) as accounted_rows
+where (select sum(row_count) from raw_rows) != (select sum(row_count) from accounted)

@@ -41,3 +41,22 @@
         cast('{{ as_of }}' as {{ dbt.type_timestamp() }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- True when the text is a whole number (so '1.5' is never rounded into a quantity). -#}
+{% macro is_integer_text(expr) -%}
+    {{ return(adapter.dispatch('is_integer_text', 'segflow')(expr)) }}
+{%- endmacro %}
+{% macro default__is_integer_text(expr) -%}
+    regexp_full_match({{ expr }}, '[+-]?[0-9]+')
+{%- endmacro %}
+
+{#- The names of the raw event streams (one raw table each; see segflow/sources/canonical.py). -#}
+{% macro event_streams() -%}
+    {{ return(['events', 'orders', 'support_tickets', 'email_events']) }}
+{%- endmacro %}
+
+{#- Pseudonymize an identifier (e-mail): salted hash of the lower-cased text, NULL stays NULL. -#}
+{% macro pseudonymize(expr) -%}
+    case when {{ expr }} is not null
+        then {{ dbt.hash(dbt.concat(["'" ~ var('segflow__pii_salt') ~ "'", "lower(" ~ expr ~ ")"])) }} end
+{%- endmacro %}

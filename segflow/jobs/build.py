@@ -53,7 +53,11 @@ def dbt_vars(settings: Settings, as_of: datetime | None) -> dict:
     return {
         "segflow__as_of": as_of.strftime("%Y-%m-%d %H:%M:%S") if as_of else None,
         "segflow__session_timeout_minutes": settings.session_timeout_minutes,
+        "segflow__recent_window_days": settings.recent_window_days,
         "segflow__pii_salt": settings.pii_salt,
+        "segflow__consent_default": settings.consent_policy == "collected_under_consent",
+        "segflow__identity_max_links": settings.identity_max_links,
+        "segflow__identity_max_component_size": settings.identity_max_component_size,
     }
 
 
@@ -106,11 +110,18 @@ def build(settings: Settings | None = None, as_of: datetime | None = None) -> Bu
     settings = settings or get_settings()
     if not settings.warehouse_path.exists():
         raise NotReady(f"No warehouse at {settings.warehouse_path} yet: run `segflow load` first.")
+    from segflow.sources.canonical import EVENT_STREAMS
+
     with connect(settings, read_only=True) as con:
-        missing = [t for t in ("events", "customers") if not table_exists(con, "raw", t)]
-    if missing:
-        raise NotReady(f"Nothing loaded into raw.{', raw.'.join(missing)} yet: put files in "
-                       f"{settings.landing_dir}/{{events,customers}}/ and run `segflow load` first.")
+        loaded = table_exists(con, "meta", "load_manifest") and con.execute(
+            "select count(*) from meta.load_manifest").fetchone()[0] > 0
+        events = loaded and sum(con.execute(f"select count(*) from raw.{s}").fetchone()[0] for s in EVENT_STREAMS)
+    if not loaded:
+        raise NotReady(f"Nothing loaded yet: put files in {settings.landing_dir}/<stream or source>/ and run "
+                       "`segflow load` first (see `segflow load --help`).")
+    if not events:
+        raise NotReady("No events loaded yet (raw.events, raw.orders, raw.support_tickets and raw.email_events are "
+                       "empty): segments are built from behavior, so load an event source with `segflow load` first.")
     return run_dbt(["build"], settings, as_of)
 
 

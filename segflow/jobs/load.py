@@ -1,20 +1,24 @@
-"""Load landing files verbatim into the warehouse's ``raw`` schema.
+"""Load delivered files into the warehouse's ``raw`` schema, one canonical stream per raw table.
 
-* Every column is stored as text exactly as delivered (typing and validation happen in dbt staging);
-  columns a file adds are added to the raw table, columns it lacks stay NULL.
-* Each file is loaded once: ``meta.load_manifest`` keys it by SHA-256, so re-running a load (or dropping
-  the same file again under another name) changes nothing.
-* Nothing is lost: a line that cannot be parsed (wrong column count, invalid JSON) goes to
-  ``meta.load_rejects`` with its line number, text and reason. Per file,
-  ``rows_in_file = rows_loaded + rows_rejected`` is recorded in the manifest.
-* A file is loaded in one transaction: raw rows, rejects and manifest row land together or not at all.
+* **Where files come from.** Every folder under ``landing/`` is a source. A folder named after a canonical
+  stream (``events``, ``orders``, ``support_tickets``, ``email_events``, ``customers``, ``consent``,
+  ``identities``) takes segflow's canonical columns as they are; any folder can instead hold a
+  ``_mapping.yml`` that says how its files map onto a stream (see :mod:`segflow.sources.mapping`), or name a
+  built-in format (``segment``, ``ga4``). ``segflow load PATH --mapping FILE`` loads files from anywhere.
+* **Text as delivered.** Values are stored as text, renamed/combined by the mapping but never typed:
+  typing, validation and quarantine happen in dbt staging. Columns outside the canonical schema are not
+  stored; the manifest lists them (``columns_dropped``).
+* **Once per file.** ``meta.load_manifest`` keys each file by SHA-256; ``load_seq`` orders deliveries (dbt
+  de-duplicates by delivery order, never by a timestamp inside the data).
+* **Nothing lost.** A line that cannot be parsed or converted goes to ``meta.load_rejects`` with its line
+  number, text and reason. Per file the manifest records records in, loaded and rejected, and
+  ``meta.load_outputs`` the rows written per stream. A file is loaded in one transaction.
+* **A mapping that does not fit fails before writing**, naming the column and the first offending row.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -22,51 +26,38 @@ from pathlib import Path
 
 import duckdb
 
+from segflow.ddl import META_COLUMNS, ensure_schema
 from segflow.errors import InputError
 from segflow.settings import Settings, get_settings
+from segflow.sources import canonical
+from segflow.sources.mapping import Mapping, MappingError, compile_select, load_mapping, timestamp_failures
+from segflow.sources.readers import READERS, file_format, read_builtin
 from segflow.warehouse import connect
 
-SOURCES = ("events", "customers")
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-META_COLUMNS = ("_load_id", "_source_file", "_source_row")
+__all__ = ["META_COLUMNS", "Delivery", "FileResult", "LoadReport", "discover", "ensure_schema", "load_file",
+           "load_landing", "load_paths", "partition_date"]
 
-_DDL = """
-create schema if not exists raw;
-create schema if not exists meta;
-create table if not exists meta.load_manifest (
-    load_id varchar primary key,
-    source varchar not null,
-    file_name varchar not null,
-    file_path varchar not null,
-    checksum varchar not null unique,
-    file_format varchar not null,
-    partition_date date,
-    rows_in_file bigint not null,
-    rows_loaded bigint not null,
-    rows_rejected bigint not null,
-    loaded_at timestamp not null
-);
-create table if not exists meta.load_rejects (
-    load_id varchar not null,
-    source varchar not null,
-    file_name varchar not null,
-    line_number bigint,
-    reason varchar not null,
-    raw_line varchar
-);
-"""
+MAPPING_FILES = ("_mapping.yml", "_mapping.yaml")
+_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+@dataclass
+class Delivery:
+    source: str
+    path: Path
+    mapping: Mapping
 
 
 @dataclass
 class FileResult:
     file: str
     source: str
-    status: str  # loaded | skipped (already loaded) | rejected (whole file unreadable)
+    status: str  # loaded | skipped (already loaded) | rejected (whole file not loaded) | ignored
     rows_in_file: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    streams: dict[str, int] = field(default_factory=dict)
+    columns_dropped: list[str] = field(default_factory=list)
     reason: str | None = None
 
 
@@ -86,25 +77,14 @@ class LoadReport:
         return sum(1 for f in self.files if f.status == status)
 
     def as_dict(self) -> dict:
-        return {
-            "files_loaded": self.count("loaded"),
-            "files_skipped": self.count("skipped"),
-            "files_rejected": self.count("rejected"),
-            "rows_loaded": self.rows_loaded,
-            "rows_rejected": self.rows_rejected,
-            "files": [asdict(f) for f in self.files],
-        }
+        return {"files_loaded": self.count("loaded"), "files_skipped": self.count("skipped"),
+                "files_rejected": self.count("rejected"), "files_ignored": self.count("ignored"),
+                "rows_loaded": self.rows_loaded, "rows_rejected": self.rows_rejected,
+                "files": [asdict(f) for f in self.files]}
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
-
-
-def _file_format(path: Path) -> str | None:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return FORMATS.get(suffixes[-1]) if suffixes else None
+def canonical_mapping(stream: str) -> Mapping:
+    return Mapping(name=stream, stream=stream, format="canonical")
 
 
 def partition_date(path: Path) -> date | None:
@@ -126,193 +106,213 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def discover(landing_dir: Path, until: date | None = None) -> list[tuple[str, Path]]:
-    """Landing files per source, oldest partition first; with ``until``, only partitions before it."""
+def _folder_mapping(folder: Path) -> Mapping | None:
+    for name in MAPPING_FILES:
+        if (folder / name).is_file():
+            return load_mapping(folder / name)
+    return canonical_mapping(folder.name) if folder.name in canonical.STREAMS else None
+
+
+def discover(landing_dir: Path, until: date | None = None) -> tuple[list[Delivery], list[FileResult]]:
+    """Deliveries per landing folder, oldest partition first (with ``until``: partitions before it), and the
+    entries that cannot be loaded as they are (folders with no stream and no mapping, invalid mappings)."""
     if not landing_dir.is_dir():
         raise InputError(
-            f"Landing folder {landing_dir} does not exist. Put files under landing/events/ and "
-            "landing/customers/ (or run `segflow generate` for demo data)."
-        )
-    found = []
-    for source in SOURCES:
-        folder = landing_dir / source
-        if not folder.is_dir():
+            f"Landing folder {landing_dir} does not exist. Put files under landing/<stream>/ (events, orders, "
+            "customers, ...) or landing/<source>/ with a _mapping.yml, or run `segflow generate` for demo data.")
+    found: list[Delivery] = []
+    unusable: list[FileResult] = []
+    for folder in sorted(p for p in landing_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+        try:
+            mapping = _folder_mapping(folder)
+        except MappingError as exc:
+            unusable += [FileResult(p.name, folder.name, "rejected", reason=str(exc)) for p in files]
             continue
-        for path in sorted(folder.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
+        if mapping is None:
+            unusable += [FileResult(p.name, folder.name, "ignored", reason=(
+                f"folder {folder.name!r} is neither a canonical stream ({', '.join(canonical.STREAMS)}) nor has "
+                "a _mapping.yml")) for p in files]
+            continue
+        for path in files:
+            if not path.match(mapping.file_pattern):
                 continue
             day = partition_date(path)
             if until is not None and day is not None and day >= until:
                 continue
-            found.append((source, path))
-    return sorted(found, key=lambda item: (partition_date(item[1]) or date.min, item[0], item[1].name))
+            found.append(Delivery(folder.name, path, mapping))
+    found.sort(key=lambda d: (partition_date(d.path) or date.min, d.source, d.path.name))
+    return found, unusable
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _is_empty(path: Path) -> bool:
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
-        return not fh.read(4096).strip()
+def _reader(mapping: Mapping, path: Path) -> str | None:
+    ext = file_format(path)
+    if mapping.format == "canonical":
+        return ext if ext in ("csv", "jsonl", "parquet") else None
+    if mapping.format in READERS and ext in (None, "text", mapping.format):
+        return mapping.format
+    return ext
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int | None, str, str | None]]:
-    """Read a CSV (optionally gzipped) into temp table ``_incoming``; returns rejected lines."""
-    if _is_empty(path):
-        return []  # nothing delivered: no _incoming table, no columns invented
-    # reject tables accumulate per connection: start each file with empty ones
-    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
-    con.execute(
-        "create or replace temp table _incoming as "
-        "select * from read_csv(?, all_varchar = true, header = true, store_rejects = true, "
-        "null_padding = false, auto_detect = true)",
-        [str(path)],
-    )
-    rejects = con.execute(
-        "select line, any_value(error_type || ': ' || error_message), any_value(csv_line) "
-        "from reject_errors group by line order by line"
-    ).fetchall()
-    return [(line, f"unparseable CSV line ({reason})", text.strip("\r\n") if text else text)
-            for line, reason, text in rejects]
+def _canonical_select(stream: str, incoming: list[str], file_name: str) -> tuple[str, list[str]]:
+    by_lower = {c.lower(): c for c in incoming if c != "_source_row"}
+    wanted = canonical.columns(stream)
+    missing = [c for c in canonical.REQUIRED[stream] if c not in by_lower]
+    identity = canonical.IDENTITY_ANY.get(stream)
+    if identity and not any(c in by_lower for c in identity):
+        missing.append(" or ".join(identity))
+    if missing:
+        raise MappingError(
+            f"{file_name} has no column {', '.join(missing)} of segflow's canonical {stream!r} schema (its "
+            f"columns: {', '.join(c for c in incoming if c != '_source_row')}). Describe the file with a mapping: "
+            "put a _mapping.yml in its folder or run `segflow load PATH --mapping FILE` (see `segflow load --help`).")
+    cols = ", ".join(f"{_quote(by_lower[c])} as {_quote(c)}" if c in by_lower else f"null as {_quote(c)}"
+                     for c in wanted)
+    dropped = [c for low, c in by_lower.items() if low not in wanted]
+    return f"select _source_row, {cols} from _incoming", dropped
 
 
-def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int | None, str, str | None]]:
-    """Parse JSON lines in Python so every bad line is kept with its number and text."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    records: list[dict[str, str | None]] = []
-    rejects: list[tuple[int | None, str, str | None]] = []
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
-            text = line.rstrip("\r\n")
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                rejects.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})", text))
-                continue
-            if not isinstance(obj, dict):
-                rejects.append((number, "JSON line is not an object", text))
-                continue
-            records.append({str(k): (None if v is None else v if isinstance(v, str) else json.dumps(v))
-                            for k, v in obj.items()})
-    if not records:
-        return rejects  # every line was bad: they are all kept as rejects, no _incoming table
-    columns: list[str] = []
-    for record in records:
-        for key in record:
-            if key not in columns:
-                columns.append(key)
-    import pyarrow as pa
-
-    table = pa.table({c: pa.array([r.get(c) for r in records], type=pa.string()) for c in columns})
-    con.register("_incoming_arrow", table)
-    con.execute("create or replace temp table _incoming as select * from _incoming_arrow")
-    con.unregister("_incoming_arrow")
-    return rejects
+def _write_stream(con: duckdb.DuckDBPyConnection, stream: str, load_id: str, file_name: str, select: str) -> int:
+    cols = ", ".join(_quote(c) for c in canonical.columns(stream))
+    before = con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchone()[0]
+    con.execute(f"insert into raw.{stream} (_load_id, _source_file, _source_row, {cols}) "
+                f"select ?, ?, _source_row, {cols} from ({select})", [load_id, file_name])
+    return con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchone()[0] - before
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int | None, str, str | None]]:
-    con.execute("create or replace temp table _incoming as select * from read_parquet(?)", [str(path)])
-    cols = con.execute("select column_name from (describe _incoming)").fetchall()
-    casts = ", ".join(f"cast({_quote(c)} as varchar) as {_quote(c)}" for (c,) in cols)
-    con.execute(f"create or replace temp table _incoming as select {casts} from _incoming")
-    return []
+def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, load_id: str
+                     ) -> tuple[list, int, dict[str, int], list[str]]:
+    """Read the file and write its rows: (rejects, records loaded, rows per stream, dropped columns)."""
+    mapping, path = delivery.mapping, delivery.path
+    if mapping.format in ("segment", "ga4"):
+        import pyarrow as pa
 
+        from segflow.sources.formats import ADAPTERS
 
-_STAGERS = {"csv": _stage_csv, "jsonl": _stage_jsonl, "parquet": _stage_parquet}
-
-
-def _append_raw(con: duckdb.DuckDBPyConnection, source: str, load_id: str, file_name: str) -> int:
+        fmt = file_format(path)
+        if fmt not in ("jsonl", "parquet"):
+            raise MappingError(f"{path.name}: {mapping.format} files are JSON lines or Parquet")
+        rows_by_stream, rejects, converted = read_builtin(path, fmt, ADAPTERS[mapping.format])
+        written = {}
+        for stream, rows in rows_by_stream.items():
+            columns = canonical.columns(stream)
+            table = pa.table({"_source_row": pa.array([r["_source_row"] for r in rows], type=pa.int64()),
+                              **{c: pa.array([r.get(c) for r in rows], type=pa.string()) for c in columns}})
+            con.register("_converted", table)
+            written[stream] = _write_stream(con, stream, load_id, path.name, "select * from _converted")
+            con.unregister("_converted")
+        return rejects, converted, written, []
+    reader = _reader(mapping, path)
+    if reader is None:
+        raise MappingError(f"unsupported file type {''.join(path.suffixes) or '(none)'}; use .csv, .jsonl, "
+                           ".parquet (optionally .gz), or a mapping with format: text for whitespace-separated files")
+    rejects = READERS[reader](con, path, mapping.csv)
     if not con.execute("select 1 from duckdb_tables() where temporary and table_name = '_incoming'").fetchall():
-        return 0  # the file held no parseable row
+        return rejects, 0, {}, []  # nothing parseable: every line is a reject
     incoming = [c for (c,) in con.execute("select column_name from (describe _incoming)").fetchall()]
-    bad = [c for c in incoming if not _IDENT.match(c) or c.lower() in META_COLUMNS]
-    if bad:
-        raise InputError(f"{file_name}: column names {bad} are not valid identifiers or are reserved")
-    table = f"raw.{source}"
-    con.execute(
-        f"create table if not exists {table} "
-        "(_load_id varchar not null, _source_file varchar not null, _source_row bigint not null)"
-    )
-    existing = {c.lower() for (c,) in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
-        [source],
-    ).fetchall()}
-    for column in incoming:
-        if column.lower() not in existing:  # DuckDB identifiers are case-insensitive
-            con.execute(f"alter table {table} add column {_quote(column)} varchar")
-    names = ", ".join(_quote(c) for c in incoming)
-    con.execute(
-        f"insert into {table} (_load_id, _source_file, _source_row, {names}) "
-        f"select ?, ?, row_number() over (), {names} from _incoming",
-        [load_id, file_name],
-    )
-    return con.execute("select count(*) from _incoming").fetchone()[0]
+    if mapping.format == "canonical":
+        select, dropped = _canonical_select(mapping.stream, incoming, path.name)
+    else:
+        select = compile_select(mapping, incoming, file_name=path.name)
+        used = mapping.referenced_columns()
+        dropped = [c for c in incoming if c != "_source_row" and c.lower() not in used]
+        bad = timestamp_failures(con, mapping)
+        if bad:
+            target, row, text = bad[0]
+            raise MappingError(f"{path.name}: {target} matches no row (first offending row {row}: {text!r}); "
+                               "check timestamp_format in the mapping")
+    loaded = con.execute("select count(*) from _incoming").fetchone()[0]
+    written = {mapping.stream: _write_stream(con, mapping.stream, load_id, path.name, select)}
+    return rejects, loaded, written, dropped
 
 
-def load_file(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> FileResult:
-    fmt = _file_format(path)
-    result = FileResult(file=path.name, source=source, status="rejected")
-    if fmt is None:
-        result.reason = f"unsupported file type {''.join(path.suffixes) or '(none)'}; use .csv, .jsonl, .parquet"
-        return result
+def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> FileResult:
+    path, mapping = delivery.path, delivery.mapping
+    result = FileResult(file=path.name, source=delivery.source, status="rejected")
     checksum = _sha256(path)
     if con.execute("select 1 from meta.load_manifest where checksum = ?", [checksum]).fetchall():
-        result.status = "skipped"
-        result.reason = "already loaded (same checksum)"
+        result.status, result.reason = "skipped", "already loaded (same checksum)"
         return result
-    load_id = f"{source}:{checksum[:16]}"
+    load_id = f"{delivery.source}:{checksum[:16]}"
     con.execute("begin transaction")
     try:
-        rejects = _STAGERS[fmt](con, path)
-        loaded = _append_raw(con, source, load_id, path.name)
+        rejects, loaded, written, dropped = _stage_and_write(con, delivery, load_id)
         if rejects:
-            con.executemany(
-                "insert into meta.load_rejects values (?, ?, ?, ?, ?, ?)",
-                [(load_id, source, path.name, line, reason, text) for line, reason, text in rejects],
-            )
+            con.executemany("insert into meta.load_rejects values (?, ?, ?, ?, ?, ?)",
+                            [(load_id, delivery.source, path.name, line, reason, text)
+                             for line, reason, text in rejects])
+        if written:
+            con.executemany("insert into meta.load_outputs values (?, ?, ?)",
+                            [(load_id, stream, rows) for stream, rows in written.items()])
+        seq = con.execute("select coalesce(max(load_seq), 0) + 1 from meta.load_manifest").fetchone()[0]
         con.execute(
-            "insert into meta.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [load_id, source, path.name, str(path), checksum, fmt, partition_date(path),
-             loaded + len(rejects), loaded, len(rejects), datetime.now()],
-        )
+            "insert into meta.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [load_id, seq, delivery.source, mapping.stream, path.name, str(path), checksum,
+             _reader(mapping, path) if mapping.format not in ("segment", "ga4") else mapping.format,
+             None if mapping.format == "canonical" else mapping.name,
+             None if mapping.format == "canonical" else mapping.checksum(), partition_date(path),
+             loaded + len(rejects), loaded, len(rejects), ", ".join(dropped) or None, datetime.now()])
         con.execute("commit")
-    except (duckdb.Error, InputError, OSError, UnicodeError) as exc:
+    except MappingError as exc:
+        con.execute("rollback")
+        result.reason = f"mapping does not fit, nothing written: {exc}"
+        return result
+    except (duckdb.Error, InputError, OSError, UnicodeError, EOFError) as exc:
         con.execute("rollback")
         result.reason = f"file not loaded: {str(exc).splitlines()[0]}"
         return result
     finally:
         con.execute("drop table if exists _incoming")
     result.status = "loaded"
-    result.rows_loaded = loaded
-    result.rows_rejected = len(rejects)
+    result.rows_loaded, result.rows_rejected = loaded, len(rejects)
     result.rows_in_file = loaded + len(rejects)
+    result.streams, result.columns_dropped = written, dropped
     return result
+
+
+def _run(settings: Settings, deliveries: list[Delivery], unusable: list[FileResult], stop_on_mapping_error: bool
+         ) -> LoadReport:
+    report = LoadReport(files=list(unusable))
+    with connect(settings) as con:
+        ensure_schema(con)
+        for delivery in deliveries:
+            result = load_file(con, delivery)
+            report.files.append(result)
+            if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
+                _record_rejected_files(con, report)
+                raise MappingError(f"{delivery.path}: {result.reason}")
+        _record_rejected_files(con, report)
+    return report
 
 
 def load_landing(settings: Settings | None = None, until: date | None = None) -> LoadReport:
     """Load every landing file not loaded before (with ``until``: partitions before that date only)."""
     settings = settings or get_settings()
-    files = discover(settings.landing_dir, until)
-    report = LoadReport()
-    with connect(settings) as con:
-        ensure_schema(con)
-        for source, path in files:
-            report.files.append(load_file(con, source, path))
-        _record_rejected_files(con, report)
-    return report
+    deliveries, unusable = discover(settings.landing_dir, until)
+    return _run(settings, deliveries, unusable, stop_on_mapping_error=False)
+
+
+def load_paths(paths: list[Path], mapping_file: Path | None = None, settings: Settings | None = None,
+               stream: str = "events") -> LoadReport:
+    """Load the given files with one mapping (or as canonical ``stream`` files); stops at the first file the
+    mapping does not fit (that file is not written)."""
+    settings = settings or get_settings()
+    mapping = load_mapping(mapping_file) if mapping_file else canonical_mapping(stream)
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise InputError(f"no such file: {', '.join(missing)}")
+    deliveries = [Delivery(mapping.name, Path(p).resolve(), mapping) for p in paths]
+    return _run(settings, deliveries, [], stop_on_mapping_error=True)
 
 
 def _record_rejected_files(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
-    """A wholly unreadable file is kept visible as a reject row (it is retried on the next load)."""
-    con.execute(
-        "create table if not exists meta.file_rejects "
-        "(file_name varchar, source varchar, reason varchar, seen_at timestamp)"
-    )
+    """A file not loaded as a whole stays visible (one row per file, refreshed; retried on the next load)."""
     for f in report.files:
-        if f.status == "rejected":
+        if f.status in ("rejected", "ignored"):
+            con.execute("delete from meta.file_rejects where file_name = ? and source = ?", [f.file, f.source])
             con.execute("insert into meta.file_rejects values (?, ?, ?, ?)",
                         [f.file, f.source, f.reason, datetime.now()])

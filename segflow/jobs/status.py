@@ -26,14 +26,18 @@ def summary(settings: Settings | None = None) -> dict:
             out["load"] = {"files": files, "rows_in_files": rows_in, "rows_loaded": loaded,
                            "rows_rejected_at_load": rejected}
         if table_exists(con, "marts", "fct_load_audit"):
-            staged, quarantined, unbalanced = con.execute(
-                "select sum(rows_staged), sum(rows_quarantined), sum(case when is_balanced then 0 else 1 end) "
-                "from marts.fct_load_audit").fetchone()
+            staged, quarantined, duplicates, unbalanced = con.execute(
+                "select sum(rows_staged), sum(rows_quarantined), sum(rows_duplicate), "
+                "count(distinct case when not is_balanced then load_id end) from marts.fct_load_audit").fetchone()
             out["staging"] = {"rows_staged": int(staged or 0), "rows_quarantined": int(quarantined or 0),
-                              "unbalanced_files": int(unbalanced or 0)}
+                              "rows_duplicate": int(duplicates or 0), "unbalanced_files": int(unbalanced or 0)}
             out["staging"]["quarantine_reasons"] = dict(con.execute(
                 "select quarantine_reason, count(*) from staging.stg_raw__events_quarantine group by 1 "
                 "order by 2 desc").fetchall())
+        if table_exists(con, "intermediate", "int_identity_issues"):
+            out["identity_issues"] = dict(con.execute(
+                "select issue, count(distinct identifier) from intermediate.int_identity_issues group by 1 "
+                "order by 1").fetchall())
         if table_exists(con, "marts", "fct_sessions"):
             out["marts"] = {
                 "as_of": str(_scalar(con, "select as_of from intermediate.int_run_context")),

@@ -44,18 +44,30 @@ class GateResult:
 
 def validate(settings: Settings | None = None, as_of: datetime | None = None, raise_on_failure: bool = True
              ) -> GateResult:
-    from expectations.runner import validate_frame, write_summary
+    from expectations.runner import provided_columns, validate_frame, write_summary
     from expectations.suites import SUITES
 
     settings = settings or get_settings()
-    parameters = {"min_customers": settings.min_customers, "min_events": settings.min_events}
+    parameters = {"min_customers": settings.min_customers, "min_events": settings.min_events,
+                  "max_quantity": settings.dq_max_quantity,
+                  "max_price": settings.dq_max_price, "min_identified_share": settings.dq_min_identified_share}
     frames = {}
     with connect(settings, read_only=True) as con:
         for name, module in SUITES.items():
-            frames[name] = con.execute(f"select * from {module.TABLE}").df()
+            columns = ", ".join(module.COLUMNS) if module.COLUMNS else "*"
+            frames[name] = con.execute(f"select {columns} from {module.TABLE}").df()
         if as_of is None:
             as_of = con.execute("select as_of from intermediate.int_run_context").fetchone()[0]
-    summaries = {name: validate_frame(frames[name], SUITES[name], parameters) for name in SUITES}
+        # which features the sources can produce: sessions need recent interactive events, spend needs orders
+        recent_interactive, order_lines = con.execute(
+            "select count(*) filter (where e.is_interactive and e.occurred_at >= c.as_of - to_days(?)), "
+            "count(*) filter (where e.is_order_line) "
+            "from intermediate.int_events_stitched e cross join intermediate.int_run_context c",
+            [settings.recent_window_days]).fetchone()
+    feature_sources = {"recency_days"} | ({"sessions_28d"} if recent_interactive else set()) \
+        | ({"monetary"} if order_lines else set())
+    provided = {"staged_events": provided_columns(frames["staged_events"]), "customer_features": feature_sources}
+    summaries = {name: validate_frame(frames[name], SUITES[name], parameters, provided[name]) for name in SUITES}
     out_dir = settings.artifacts_dir / "data_quality" / as_of.strftime("%Y-%m-%dT%H%M%S")
     rows = []
     for name, summary in summaries.items():

@@ -1,8 +1,10 @@
 """Real public data sets from ../shared/data through segflow's loader and ml library.
 
-* REES46 (eCommerce behavior data, head excerpt of 2019-Oct): a real clickstream CSV loads verbatim.
-* CDNOW master (Fader & Hardie): the loader refuses its whitespace-separated ``.txt.gz`` today; its RFM
-  features separate into clusters and its spend distribution decays over the cohort's life.
+* REES46 (eCommerce behavior data, head excerpt of 2019-Oct): the real clickstream CSV loads and builds
+  through the shipped mapping (segflow/mappings/rees46.yml) as an events-only feed, with exact accounting.
+* CDNOW master (Fader & Hardie): the whitespace-separated ``.txt.gz`` loads and builds through the shipped
+  mapping (segflow/mappings/cdnow.yml) as a purchase-only feed; its RFM features separate into clusters
+  and its spend distribution decays over the cohort's life.
 
 Facts asserted here (row counts, null counts) come from each folder's README.md or are recomputed from the
 file itself. ``shared/`` is never written to: files are copied into ``tmp_path`` first.
@@ -22,7 +24,7 @@ import pytest
 from ml.drift import psi
 from ml.features import make_preprocessor
 from ml.model_selection import select_k
-from segflow.jobs.load import META_COLUMNS, load_landing
+from segflow.jobs.load import load_landing
 from segflow.settings import Settings
 from segflow.warehouse import connect
 
@@ -49,15 +51,26 @@ def _copy_to_landing(settings: Settings, source: Path) -> Path:
 
 REES46_COLUMNS = ["event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price",
                   "user_id", "user_session"]
+MAPPINGS = Path(__file__).resolve().parents[2] / "segflow" / "mappings"
+
+
+def _landing_with_mapping(settings: Settings, source: Path, mapping: Path, folder: str) -> Path:
+    target = settings.landing_dir / folder
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(mapping, target / "_mapping.yml")
+    return Path(shutil.copy(source, target / source.name))
 
 
 @pytest.fixture(scope="module")
 def rees46(tmp_path_factory):
-    """REES46 loaded once into a fresh warehouse; returns (settings, first load report, file rows)."""
+    """REES46 through the shipped mapping, loaded and built once; returns (settings, report, header, rows)."""
+    from segflow.jobs.build import build
+
     source = _require(REES46)
-    settings = Settings(home=tmp_path_factory.mktemp("rees46") / "home")
-    _copy_to_landing(settings, source)
+    settings = Settings(home=tmp_path_factory.mktemp("rees46") / "home", consent_policy="collected_under_consent")
+    _landing_with_mapping(settings, source, MAPPINGS / "rees46.yml", "rees46")
     report = load_landing(settings)
+    build(settings)
     with gzip.open(source, "rt", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader)
@@ -65,53 +78,74 @@ def rees46(tmp_path_factory):
     return settings, report, header, rows
 
 
-def test_rees46_loads_every_row(rees46):
+def test_rees46_loads_every_row_through_its_mapping(rees46):
     settings, report, header, rows = rees46
     assert header == REES46_COLUMNS  # README: original names, original order
     (f,) = report.files
-    assert (f.status, f.source, f.file) == ("loaded", "events", "events.csv.gz")
+    assert (f.status, f.source, f.file) == ("loaded", "rees46", "events.csv.gz")
     # README: 17,434 data rows, none of them broken
     assert len(rows) == 17_434
     assert (f.rows_in_file, f.rows_loaded, f.rows_rejected) == (17_434, 17_434, 0)
+    assert f.streams == {"events": 17_434}
     with connect(settings, read_only=True) as con:
         assert con.execute("select count(*) from raw.events").fetchone()[0] == 17_434
         assert con.execute("select count(*) from meta.load_rejects").fetchone()[0] == 0
-        manifest = con.execute("select file_format, partition_date, rows_in_file, rows_loaded, rows_rejected "
-                               "from meta.load_manifest").fetchall()
-    assert manifest == [("csv", None, 17_434, 17_434, 0)]  # no date in the name: no partition
+        assert con.execute("select mapping_name, stream from meta.load_manifest").fetchall() == [("rees46", "events")]
 
 
-def test_rees46_raw_schema_is_the_files_columns_as_text(rees46):
-    settings, *_ = rees46
-    with connect(settings, read_only=True) as con:
-        columns = con.execute("select column_name, data_type from information_schema.columns "
-                              "where table_schema = 'raw' and table_name = 'events' "
-                              "order by ordinal_position").fetchall()
-    assert [c for c, _ in columns] == [*META_COLUMNS, *REES46_COLUMNS]
-    assert {t for c, t in columns if c in REES46_COLUMNS} == {"VARCHAR"}
-
-
-def test_rees46_values_are_verbatim(rees46):
+def test_rees46_accounting_and_duplicates(rees46):
     settings, _, header, rows = rees46
+    # README: 5 rows are exact duplicates of another row; the mapping's content hash collapses exactly those
+    exact_duplicates = len(rows) - len({tuple(r) for r in rows})
+    assert exact_duplicates == 5
     with connect(settings, read_only=True) as con:
-        stored = con.execute(f"select {', '.join(REES46_COLUMNS)} from raw.events order by _source_row").fetchall()
-    # every field of every row, as text; empty fields are NULL
-    expected = [tuple(v or None for v in row) for row in rows]
-    assert stored == expected
+        staged, quarantined, duplicates = con.execute(
+            "select (select count(*) from staging.stg_raw__events), "
+            "(select count(*) from staging.stg_raw__events_quarantine), "
+            "(select count(*) from staging.stg_raw__events_duplicates)").fetchone()
+        audit = con.execute("select rows_in_raw, rows_staged, rows_quarantined, rows_duplicate, is_balanced "
+                            "from marts.fct_load_audit").fetchall()
+        by_type = dict(con.execute("select event_type, count(*) from staging.stg_raw__events group by 1").fetchall())
+    assert (staged, quarantined, duplicates) == (17_434 - 5, 0, 5)
+    assert audit == [(17_434, 17_429, 0, 5, True)]
+    expected = {"view": "product_view", "cart": "add_to_cart", "purchase": "purchase"}
+    counts: dict[str, int] = {}
+    for row in {tuple(r) for r in rows}:
+        kind = expected[row[1]]
+        counts[kind] = counts.get(kind, 0) + 1
+    assert by_type == counts
 
-    category = header.index("category_id")
-    # the 19-digit ids survive exactly (a float64 round trip would change them)
-    long_ids = [row[category] for row in rows[:50]]
-    assert all(len(v) == 19 and v.isdigit() for v in long_ids)
-    assert any(str(int(float(v))) != v for v in long_ids), "sample should include ids a float cannot hold"
-    assert [r[3] for r in stored[:50]] == long_ids
+
+def test_rees46_values_survive_exactly(rees46):
+    settings, _, header, rows = rees46
+    first = rows[0]
+    with connect(settings, read_only=True) as con:
+        stored = con.execute("select user_id, product_id, category, price, occurred_at, session_hint "
+                             "from raw.events order by _source_row limit 1").fetchone()
+        prices = [r[0] for r in con.execute("select price from raw.events order by _source_row limit 200").fetchall()]
+    assert stored[:2] == (first[7], first[2])
+    assert stored[2] == (first[4] or first[3])  # category_code, else the 19-digit category id as text
+    assert stored[3] == first[6]
+    assert stored[4] == first[0].replace(" UTC", "").replace(" ", "T") + ".000000Z"
+    assert stored[5] == first[8]
     # prices keep their trailing zeros ("33.20", not 33.2)
-    price = header.index("price")
-    assert any(row[price].endswith("0") and "." in row[price] for row in rows[:200])
-    assert [r[6] for r in stored[:200]] == [row[price] for row in rows[:200]]
-    # README: category_code empty in 5,746 rows, brand in 2,477
-    assert sum(r[4] is None for r in stored) == 5_746
-    assert sum(r[5] is None for r in stored) == 2_477
+    assert prices == [row[6] for row in rows[:200]]
+
+
+def test_rees46_builds_customers_from_an_events_only_feed(rees46):
+    settings, _, header, rows = rees46
+    users = {r[7] for r in rows}
+    assert len(users) == 4_504  # README
+    with connect(settings, read_only=True) as con:
+        customers, features, sessions = con.execute(
+            "select (select count(*) from marts.dim_customers), (select count(*) from marts.customer_features), "
+            "(select count(distinct person_key) from marts.fct_sessions)").fetchone()
+        purchases = con.execute("select count(*), sum(revenue) from marts.fct_orders").fetchone()
+    assert customers == features == sessions == 4_504
+    bought = [r for r in {tuple(r) for r in rows} if r[1] == "purchase"]
+    # one order per user session (the mapping's rule); revenue = price of one unit per purchase row
+    assert purchases[0] == len({(r[7], r[8]) for r in bought})
+    assert float(purchases[1]) == pytest.approx(sum(float(r[6]) for r in bought), abs=0.005)
 
 
 def test_rees46_second_load_skips(rees46):
@@ -123,24 +157,51 @@ def test_rees46_second_load_skips(rees46):
         assert con.execute("select count(*) from meta.load_manifest").fetchone()[0] == 1
 
 
-# -- CDNOW ------------------------------------------------------------------------------------------------
-
-
-def test_cdnow_txt_gz_is_rejected_as_unsupported(tmp_path):
-    source = _require(CDNOW)
+def test_rees46_without_a_mapping_is_refused_with_a_clear_reason(tmp_path):
+    source = _require(REES46)
     settings = Settings(home=tmp_path / "home")
     _copy_to_landing(settings, source)
     (f,) = load_landing(settings).files
-    # documents current behavior: whitespace-separated text needs a format adapter (not written yet)
     assert f.status == "rejected"
-    assert f.reason.startswith("unsupported file type .txt.gz")
-    assert ".csv" in f.reason and ".jsonl" in f.reason and ".parquet" in f.reason
+    assert "has no column event_id, occurred_at of segflow's canonical 'events' schema" in f.reason
+    assert "_mapping.yml" in f.reason
     with connect(settings, read_only=True) as con:
-        assert con.execute("select file_name, reason from meta.file_rejects").fetchall() == [
-            ("CDNOW_master.txt.gz", f.reason)]
+        assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
         assert con.execute("select count(*) from meta.load_manifest").fetchone()[0] == 0
-        assert con.execute("select count(*) from information_schema.tables "
-                           "where table_schema = 'raw'").fetchone()[0] == 0
+
+
+# -- CDNOW ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cdnow_home(tmp_path_factory):
+    from segflow.jobs.build import build
+
+    source = _require(CDNOW)
+    settings = Settings(home=tmp_path_factory.mktemp("cdnow") / "home", consent_policy="collected_under_consent")
+    _landing_with_mapping(settings, source, MAPPINGS / "cdnow.yml", "cdnow")
+    report = load_landing(settings)
+    build(settings)
+    return settings, report
+
+
+def test_cdnow_loads_and_builds_through_its_mapping(cdnow_home, cdnow):
+    settings, report = cdnow_home
+    (f,) = report.files
+    assert (f.status, f.rows_in_file, f.rows_loaded, f.rows_rejected) == ("loaded", 69_659, 69_659, 0)
+    with connect(settings, read_only=True) as con:
+        staged, quarantined, duplicates = con.execute(
+            "select (select count(*) from staging.stg_raw__events where _stream = 'orders'), "
+            "(select count(*) from staging.stg_raw__events_quarantine), "
+            "(select count(*) from staging.stg_raw__events_duplicates)").fetchone()
+        orders, revenue, customers = con.execute(
+            "select count(*), sum(revenue), count(distinct customer_id) from marts.fct_orders").fetchone()
+        first_day = con.execute("select min(ordered_at), max(ordered_at) from marts.fct_orders").fetchone()
+    # every line is its own purchase (identical lines are distinct transactions: the row is in the id)
+    assert (staged, quarantined, duplicates) == (69_659, 0, 0)
+    assert orders == 69_659 and customers == cdnow["customer_id"].nunique() == 23_570
+    assert float(revenue) == pytest.approx(float(cdnow["dollar_value"].sum()), abs=0.005)
+    assert str(first_day[0]) == "1997-01-01 00:00:00" and str(first_day[1]) == "1998-06-30 00:00:00"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ def frames(built_home):
         return {name: con.execute(f"select * from {module.TABLE}").df() for name, module in SUITES.items()}
 
 
-PARAMS = {"min_customers": 50, "min_events": 50}
+PARAMS = {"min_customers": 50, "min_events": 50, "max_quantity": 10_000,
+          "max_price": 100_000, "min_identified_share": 0.5}
 
 
 @pytest.mark.parametrize("name", sorted(SUITES))
@@ -72,3 +73,42 @@ def test_gate_job_records_results_and_raises(home_copy):
                            [week_end(4)]).fetchall()
     # the failing run replaced the passing one for the same as_of (idempotent by interval)
     assert rows == [("customer_features", False), ("staged_events", True)]
+
+
+def test_business_thresholds_come_from_parameters(frames):
+    wholesale = frames["staged_events"].head(500).copy()
+    wholesale.loc[wholesale.index[0], "quantity"] = 5_000
+    assert validate_frame(wholesale, SUITES["staged_events"], PARAMS).success
+    strict = {**PARAMS, "max_quantity": 1_000}
+    failed = {(o.expectation, o.column) for o in validate_frame(wholesale, SUITES["staged_events"], strict).failures()}
+    assert failed == {("expect_column_values_to_be_between", "quantity")}
+
+
+def test_identity_share_catches_a_feed_whose_user_ids_resolve_to_nobody(frames):
+    broken = frames["staged_events"].head(500).copy()
+    broken["customer_id"] = None
+    summary = validate_frame(broken, SUITES["staged_events"], PARAMS)
+    assert [(o.expectation, o.column) for o in summary.failures()] == [
+        ("expect_column_values_to_not_be_null", "customer_id")]
+
+
+def test_suites_only_check_columns_the_sources_provide(frames):
+    """A purchase-only feed has no scroll depth, channel or sessions: it is not judged on them."""
+    orders = frames["staged_events"].head(500).copy()
+    for column in ("scroll_depth", "channel"):
+        orders[column] = None
+    full = validate_frame(frames["staged_events"].head(500), SUITES["staged_events"], PARAMS)
+    partial = validate_frame(orders, SUITES["staged_events"], PARAMS)
+    assert partial.success
+    checked = {o.column for o in partial.outcomes}
+    assert "scroll_depth" not in checked and "channel" not in checked
+    assert {"scroll_depth", "channel"} <= {o.column for o in full.outcomes}
+
+    features = frames["customer_features"].copy()
+    features["sessions_28d"] = 0  # constant: a broken build when the sources have sessions
+    with_sessions = validate_frame(features, SUITES["customer_features"], PARAMS,
+                                   provided={"recency_days", "sessions_28d", "monetary"})
+    assert [(o.expectation, o.column) for o in with_sessions.failures()] == [
+        ("expect_column_stdev_to_be_between", "sessions_28d")]
+    without = validate_frame(features, SUITES["customer_features"], PARAMS, provided={"recency_days", "monetary"})
+    assert without.success

@@ -20,6 +20,8 @@ import pytest
 from segflow.errors import InputError
 from segflow.jobs.load import (
     META_COLUMNS,
+    Delivery,
+    canonical_mapping,
     discover,
     ensure_schema,
     load_file,
@@ -27,6 +29,7 @@ from segflow.jobs.load import (
     partition_date,
 )
 from segflow.settings import Settings
+from segflow.sources import canonical
 from segflow.sources.generator import CUSTOMER_COLUMNS, EVENT_COLUMNS, GeneratorConfig, generate
 from segflow.warehouse import connect
 
@@ -53,6 +56,11 @@ def _raw_columns(settings: Settings, source: str = "events") -> dict[str, str]:
                        [source]))
 
 
+# the smallest canonical event header: id, type, time and an identity
+HEADER = "event_id,event_type,occurred_at,user_id"
+ROW = "page_view,2025-01-01T10:00:00Z,u1"
+
+
 def _generate(settings: Settings, **overrides):
     cfg = GeneratorConfig(**{"customers": 60, "days": 14, **overrides})
     return generate(cfg, settings.landing_dir, settings.truth_dir)
@@ -76,25 +84,46 @@ def test_partition_date(name, expected):
     assert partition_date(Path("landing/events") / name) == expected
 
 
-def test_discover_orders_by_partition_and_skips_hidden_and_later(tmp_path):
+def test_discover_orders_by_partition_and_reports_unusable_folders(tmp_path):
     landing = tmp_path / "landing"
     for rel in ("events/events_2025-09-02.csv", "events/events_2025-09-01.csv", "customers/customers_2025-09-02.csv",
                 "events/undated.csv", "events/.hidden_2025-09-01.csv", "events/events_2025-09-03.csv",
-                "other/events_2025-09-01.csv"):
+                "other/events_2025-09-01.csv", "shop/orders_2025-09-01.csv", "shop/_mapping.yml",
+                ".trash/events_2025-09-01.csv"):
         (landing / rel).parent.mkdir(parents=True, exist_ok=True)
         (landing / rel).write_text("a\n1\n")
+    (landing / "shop" / "_mapping.yml").write_text(
+        "name: shop\nstream: orders\ncolumns: {order_id: a, event_type: {value: purchase}, occurred_at: a, "
+        "user_id: a}\nevent_id: {hash: [a]}\n")
     (landing / "events" / "subdir_2025-09-01").mkdir()
 
-    found = [(source, p.name) for source, p in discover(landing)]
-    assert found == [
+    found, unusable = discover(landing)
+    assert [(d.source, d.path.name) for d in found] == [
         ("events", "undated.csv"),  # no date: sorts first, never filtered by `until`
         ("events", "events_2025-09-01.csv"),
+        ("shop", "orders_2025-09-01.csv"),
         ("customers", "customers_2025-09-02.csv"),
         ("events", "events_2025-09-02.csv"),
         ("events", "events_2025-09-03.csv"),
     ]
-    until = [(s, p.name) for s, p in discover(landing, until=date(2025, 9, 2))]
-    assert until == [("events", "undated.csv"), ("events", "events_2025-09-01.csv")]
+    assert {d.source: d.mapping.stream for d in found} == {"events": "events", "shop": "orders",
+                                                          "customers": "customers"}
+    assert [(f.source, f.file, f.status) for f in unusable] == [("other", "events_2025-09-01.csv", "ignored")]
+    assert "neither a canonical stream" in unusable[0].reason and "_mapping.yml" in unusable[0].reason
+    until, _ = discover(landing, until=date(2025, 9, 2))
+    assert [(d.source, d.path.name) for d in until] == [
+        ("events", "undated.csv"), ("events", "events_2025-09-01.csv"), ("shop", "orders_2025-09-01.csv")]
+
+
+def test_invalid_folder_mapping_rejects_its_files_with_the_reason(settings):
+    folder = settings.landing_dir / "shop"
+    folder.mkdir(parents=True)
+    (folder / "_mapping.yml").write_text("name: shop\nstream: orders\ncolumns: {order_no: InvoiceNo}\n")
+    (folder / "orders_2025-01-01.csv").write_text("InvoiceNo\n1\n")
+    (f,) = load_landing(settings).files
+    assert f.status == "rejected"
+    assert "columns" in f.reason and "order_no" in f.reason and "not canonical columns" in f.reason
+    assert _query(settings, "select file_name, source from meta.file_rejects") == [("orders_2025-01-01.csv", "shop")]
 
 
 def test_missing_landing_dir_is_a_helpful_input_error(settings):
@@ -102,11 +131,11 @@ def test_missing_landing_dir_is_a_helpful_input_error(settings):
         load_landing(settings)
     message = str(info.value)
     assert str(settings.landing_dir) in message
-    assert "landing/events/" in message and "segflow generate" in message
+    assert "landing/<stream>/" in message and "_mapping.yml" in message and "segflow generate" in message
     assert not settings.warehouse_path.exists(), "nothing should be created for a failed load"
 
 
-# -- verbatim loading of each format ------------------------------------------------------------------
+# -- loading each format ------------------------------------------------------------------------------------
 
 
 def _file_rows(path: Path, columns: tuple[str, ...]) -> list[list[str | None]]:
@@ -130,13 +159,10 @@ def test_each_format_loads_verbatim(settings, fmt):
 
     for source, columns in (("events", EVENT_COLUMNS), ("customers", CUSTOMER_COLUMNS)):
         types = _raw_columns(settings, source)
-        assert list(types)[:3] == list(META_COLUMNS)
-        # jsonl rows are sparse: columns appear in first-seen order there, in file order otherwise
-        if fmt == "jsonl":
-            assert sorted(list(types)[3:]) == sorted(columns)
-        else:
-            assert list(types)[3:] == list(columns)
-        assert {types[c] for c in columns} == {"VARCHAR"}
+        # every raw table has the meta columns and every canonical column of its stream, as text
+        assert list(types) == [*META_COLUMNS, *canonical.columns(source)]
+        assert {types[c] for c in canonical.columns(source)} == {"VARCHAR"}
+        assert set(columns) <= set(canonical.columns(source))
         for path in sorted((settings.landing_dir / source).glob(f"*.{fmt}")):
             expected = _file_rows(path, columns)
             names = ", ".join(columns)
@@ -153,9 +179,10 @@ def test_manifest_balances_every_file(settings):
     report = _generate(settings, broken_line_share=0.02)
     result = load_landing(settings)
     manifest = _query(settings, "select file_name, source, rows_in_file, rows_loaded, rows_rejected, file_format, "
-                                "partition_date from meta.load_manifest order by file_name")
+                                "partition_date, load_seq from meta.load_manifest order by load_seq")
     assert len(manifest) == report.files
-    for name, source, rows_in, loaded, rejected, fmt, day in manifest:
+    assert [r[7] for r in manifest] == list(range(1, report.files + 1))  # delivery order, no gaps
+    for name, source, rows_in, loaded, rejected, fmt, day, _ in manifest:
         assert rows_in == loaded + rejected
         lines = (settings.landing_dir / source / name).read_text().splitlines()
         assert rows_in == len(lines) - 1  # every data line is accounted for
@@ -174,32 +201,35 @@ def test_manifest_balances_every_file(settings):
 
 
 def test_broken_csv_lines_are_rejected_with_line_number_and_reason(settings):
-    lines = ["event_id,event_type,price", "e1,page_view,1.50", "e2,page_view", "e3,page_view,2,extra",
-             "e4,purchase,007", '"e5, quoted",page_view,', "e6"]
+    lines = [f"{HEADER},price", f"e1,{ROW},1.50", f"e2,{ROW}", f"e3,{ROW},2,extra",
+             f"e4,{ROW},007", f'"e5, quoted",{ROW},', "e6"]
     (_events_dir(settings) / "events_2025-01-01.csv").write_text("\n".join(lines) + "\n")
 
     result = load_landing(settings)
     (f,) = result.files
     assert (f.status, f.rows_in_file, f.rows_loaded, f.rows_rejected) == ("loaded", 6, 3, 3)
     assert _query(settings, "select event_id, event_type, price from raw.events order by _source_row") == [
-        ("e1", "page_view", "1.50"), ("e4", "purchase", "007"), ("e5, quoted", "page_view", None)]
+        ("e1", "page_view", "1.50"), ("e4", "page_view", "007"), ("e5, quoted", "page_view", None)]
     rejects = _query(settings, "select line_number, reason, raw_line, file_name, source from meta.load_rejects "
                                "order by line_number")
     # line numbers count the header as line 1, like an editor does
-    assert [(r[0], r[2]) for r in rejects] == [(3, "e2,page_view"), (4, "e3,page_view,2,extra"), (7, "e6")]
+    assert [(r[0], r[2]) for r in rejects] == [(3, f"e2,{ROW}"), (4, f"e3,{ROW},2,extra"), (7, "e6")]
     assert "MISSING COLUMNS" in rejects[0][1] and "TOO MANY COLUMNS" in rejects[1][1]
     assert all(r[1].startswith("unparseable CSV line") for r in rejects)
     assert all(r[3:] == ("events_2025-01-01.csv", "events") for r in rejects)
 
 
 def test_invalid_json_lines_are_rejected_with_line_number_and_reason(settings):
-    lines = ['{"event_id": "e1", "price": "1.50"}', '{"event_id": "e2", "price": ', "",
-             '["not", "an", "object"]', '{"event_id": "e3", "user_id": null}', "not json at all"]
+    base = '"event_type": "page_view", "occurred_at": "2025-01-01T10:00:00Z", "user_id": "u1"'
+    lines = ['{"event_id": "e1", "price": 1.50, ' + base + "}", '{"event_id": "e2", "price": ', "",
+             '["not", "an", "object"]', '{"event_id": "e3", "anonymous_id": null, ' + base + "}",
+             "not json at all"]
     (_events_dir(settings) / "events_2025-01-01.jsonl").write_text("\n".join(lines) + "\n")
 
     (f,) = load_landing(settings).files
     assert (f.status, f.rows_in_file, f.rows_loaded, f.rows_rejected) == ("loaded", 5, 2, 3)
-    assert _query(settings, "select event_id, price, user_id from raw.events order by _source_row") == [
+    # a JSON number keeps its text exactly ("1.50", not 1.5)
+    assert _query(settings, "select event_id, price, anonymous_id from raw.events order by _source_row") == [
         ("e1", "1.50", None), ("e3", None, None)]
     rejects = _query(settings, "select line_number, reason, raw_line from meta.load_rejects order by line_number")
     assert [(r[0], r[2]) for r in rejects] == [(2, lines[1]), (4, lines[3]), (6, lines[5])]
@@ -227,7 +257,7 @@ def test_loading_twice_skips_every_file(settings):
 
 def test_same_bytes_under_another_name_are_skipped(settings):
     events = _events_dir(settings)
-    (events / "events_2025-01-01.csv").write_text("event_id,event_type\ne1,page_view\ne2,purchase\n")
+    (events / "events_2025-01-01.csv").write_text(f"{HEADER}\ne1,{ROW}\ne2,{ROW}\n")
     load_landing(settings)
     shutil.copy(events / "events_2025-01-01.csv", events / "events_2025-01-01_redelivered.csv")
     customers = settings.landing_dir / "customers"
@@ -239,24 +269,47 @@ def test_same_bytes_under_another_name_are_skipped(settings):
         "events_2025-01-01.csv": "skipped", "events_2025-01-01_redelivered.csv": "skipped",
         "customers_2025-01-01.csv": "skipped"}
     assert _query(settings, "select count(*) from raw.events")[0][0] == 2
-    assert _query(settings, "select count(*) from information_schema.tables where table_schema = 'raw' "
-                            "and table_name = 'customers'")[0][0] == 0
+    assert _query(settings, "select count(*) from raw.customers")[0][0] == 0
 
 
-# -- schema evolution --------------------------------------------------------------------------------------
+# -- the canonical schema ----------------------------------------------------------------------------------
 
 
-def test_extra_column_is_added_and_older_rows_stay_null(settings):
+def test_columns_outside_the_canonical_schema_are_not_stored_and_are_listed(settings):
     events = _events_dir(settings)
-    (events / "events_2025-01-01.csv").write_text("event_id,price\ne1,1.00\ne2,2.00\n")
-    (events / "events_2025-01-02.csv").write_text("event_id,coupon_code,price\ne3,SAVE10,3.00\n")
-    (events / "events_2025-01-03.jsonl").write_text('{"event_id": "e4"}\n')
+    (events / "events_2025-01-01.csv").write_text(f"{HEADER},price\ne1,{ROW},1.00\ne2,{ROW},2.00\n")
+    (events / "events_2025-01-02.csv").write_text(f"{HEADER},coupon_code,ssn,price\ne3,{ROW},SAVE10,123,3.00\n")
 
     result = load_landing(settings)
-    assert [f.status for f in result.files] == ["loaded"] * 3
-    assert list(_raw_columns(settings)) == [*META_COLUMNS, "event_id", "price", "coupon_code"]
-    assert _query(settings, "select event_id, price, coupon_code from raw.events order by event_id") == [
-        ("e1", "1.00", None), ("e2", "2.00", None), ("e3", "3.00", "SAVE10"), ("e4", None, None)]
+    assert [f.status for f in result.files] == ["loaded"] * 2
+    assert [f.columns_dropped for f in result.files] == [[], ["coupon_code", "ssn"]]
+    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS]
+    assert _query(settings, "select event_id, price from raw.events order by event_id") == [
+        ("e1", "1.00"), ("e2", "2.00"), ("e3", "3.00")]
+    assert _query(settings, "select columns_dropped from meta.load_manifest order by load_seq") == [
+        (None,), ("coupon_code, ssn",)]
+
+
+@pytest.mark.parametrize("missing", ["event_id", "occurred_at", "user_id"])
+def test_a_file_without_a_required_canonical_column_is_refused_with_advice(settings, missing):
+    header = ",".join(c for c in HEADER.split(",") if c != missing)
+    (_events_dir(settings) / "events_2025-01-01.csv").write_text(f"{header}\nx,y,z\n")
+    (f,) = load_landing(settings).files
+    assert f.status == "rejected" and f.rows_loaded == 0
+    expected = "user_id or anonymous_id" if missing == "user_id" else missing
+    assert f"has no column {expected} of segflow's canonical 'events' schema" in f.reason
+    assert "--mapping" in f.reason
+    assert _query(settings, "select count(*) from raw.events")[0][0] == 0
+    assert _query(settings, "select count(*) from meta.load_manifest")[0][0] == 0
+
+
+def test_a_file_lacking_optional_columns_loads_and_they_stay_null(settings):
+    (_events_dir(settings) / "events_2025-01-01.csv").write_text(f"{HEADER}\ne1,{ROW}\n")
+    (f,) = load_landing(settings).files
+    assert f.status == "loaded"
+    row = _query(settings, "select * from raw.events")[0]
+    stored = dict(zip(_raw_columns(settings), row, strict=True))
+    assert {k for k, v in stored.items() if v is not None} == {*META_COLUMNS, *HEADER.split(",")}
 
 
 # -- whole-file rejects ------------------------------------------------------------------------------------
@@ -264,8 +317,8 @@ def test_extra_column_is_added_and_older_rows_stay_null(settings):
 
 def test_unsupported_extension_is_rejected_and_recorded(settings):
     events = _events_dir(settings)
-    (events / "events_2025-01-01.txt").write_text("event_id\ne1\n")
-    (events / "events_2025-01-02.csv").write_text("event_id\ne2\n")
+    (events / "events_2025-01-01.txt").write_text(f"{HEADER}\ne1,{ROW}\n")
+    (events / "events_2025-01-02.csv").write_text(f"{HEADER}\ne2,{ROW}\n")
 
     result = load_landing(settings)
     status = {f.file: f for f in result.files}
@@ -278,56 +331,37 @@ def test_unsupported_extension_is_rejected_and_recorded(settings):
         ("events_2025-01-01.txt", "events", rejected.reason)]
     assert _query(settings, "select file_name from meta.load_manifest") == [("events_2025-01-02.csv",)]
     assert _query(settings, "select event_id from raw.events") == [("e2",)]
-    # it is retried (and recorded again) on the next load; the good file is skipped
+    # it is retried on the next load and stays recorded once; the good file is skipped
     again = load_landing(settings)
     assert {f.file: f.status for f in again.files} == {"events_2025-01-01.txt": "rejected",
                                                         "events_2025-01-02.csv": "skipped"}
-    assert _query(settings, "select count(*) from meta.file_rejects")[0][0] == 2
+    assert _query(settings, "select count(*) from meta.file_rejects")[0][0] == 1
 
 
-@pytest.mark.parametrize("bad_header", ["event id", "price-usd", "1st_column", "_load_id"])
-def test_non_identifier_header_rejects_the_whole_file(settings, bad_header):
-    events = _events_dir(settings)
-    (events / "events_2025-01-01.csv").write_text("event_id,price\ne1,1.00\n")
-    # a new valid column first: it must not survive the rejected file either
-    (events / "events_2025-01-02.csv").write_text(f"event_id,fresh_column,{bad_header}\ne2,x,y\ne3,z\n")
-
-    result = load_landing(settings)
-    good, bad = result.files
-    assert good.status == "loaded"
-    assert bad.status == "rejected" and bad.rows_loaded == 0
-    assert repr(bad_header) in bad.reason and "not valid identifiers or are reserved" in bad.reason
-    assert _query(settings, "select event_id from raw.events") == [("e1",)]
-    assert "fresh_column" not in _raw_columns(settings)
-    assert _query(settings, "select file_name from meta.load_manifest") == [("events_2025-01-01.csv",)]
-    assert _query(settings, "select count(*) from meta.load_rejects")[0][0] == 0
-    assert _query(settings, "select file_name from meta.file_rejects") == [("events_2025-01-02.csv",)]
-
-
-def test_failed_file_rolls_back_raw_rows_rejects_and_new_columns(settings):
+def test_failed_file_rolls_back_raw_rows_and_rejects(settings):
     """A failure at the last step (manifest insert) undoes everything the file wrote before it."""
     events = _events_dir(settings)
     path = events / "events_2025-01-01.csv"
-    path.write_text("event_id,brand_new\ne1,x\ne2\n")  # one good row, one broken line
+    path.write_text(f"{HEADER}\ne1,{ROW}\ne2\n")  # one good row, one broken line
     checksum = hashlib.sha256(path.read_bytes()).hexdigest()
+    delivery = Delivery("events", path, canonical_mapping("events"))
     with connect(settings) as con:
         ensure_schema(con)
-        con.execute("create table raw.events (_load_id varchar not null, _source_file varchar not null, "
-                    "_source_row bigint not null, event_id varchar)")
         # a manifest row that takes this file's load id under another checksum: the final insert fails
-        con.execute("insert into meta.load_manifest values (?, 'events', 'other.csv', 'other.csv', 'x', 'csv', "
-                    "null, 0, 0, 0, now())", [f"events:{checksum[:16]}"])
-        result = load_file(con, "events", path)
+        con.execute("insert into meta.load_manifest (load_id, load_seq, source, stream, file_name, file_path, "
+                    "checksum, file_format, rows_in_file, rows_loaded, rows_rejected, loaded_at) values "
+                    "(?, 1, 'events', 'events', 'other.csv', 'other.csv', 'x', 'csv', 0, 0, 0, now())",
+                    [f"events:{checksum[:16]}"])
+        result = load_file(con, delivery)
         assert result.status == "rejected"
         assert result.reason.startswith("file not loaded:")
         assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
         assert con.execute("select count(*) from meta.load_rejects").fetchone()[0] == 0
-        columns = [c for (c,) in con.execute("select column_name from (describe raw.events)").fetchall()]
-        assert "brand_new" not in columns
+        assert con.execute("select count(*) from meta.load_outputs").fetchone()[0] == 0
         assert con.execute("select file_name from meta.load_manifest").fetchall() == [("other.csv",)]
         # the connection is usable afterwards (no transaction left open)
         con.execute("delete from meta.load_manifest")
-        retry = load_file(con, "events", path)
+        retry = load_file(con, delivery)
     assert (retry.status, retry.rows_loaded, retry.rows_rejected) == ("loaded", 1, 1)
 
 
@@ -354,9 +388,11 @@ def test_until_loads_only_partitions_strictly_before(settings):
 @pytest.mark.parametrize("suffix", [".csv.gz", ".jsonl.gz"])
 def test_gzipped_files_load(settings, suffix):
     if suffix == ".csv.gz":
-        text = "event_id,price\ne1,0.10\ne2,12\nbroken\n"
+        text = f"{HEADER},price\ne1,{ROW},0.10\ne2,{ROW},12\nbroken\n"
     else:
-        text = '{"event_id": "e1", "price": "0.10"}\n{"event_id": "e2", "price": "12"}\n{broken\n'
+        base = '"event_type": "page_view", "occurred_at": "2025-01-01T10:00:00Z", "user_id": "u1"'
+        text = ('{"event_id": "e1", "price": "0.10", ' + base + '}\n{"event_id": "e2", "price": "12", ' + base
+                + "}\n{broken\n")
     with gzip.open(_events_dir(settings) / f"events_2025-01-01{suffix}", "wt") as fh:
         fh.write(text)
     (f,) = load_landing(settings).files
@@ -370,12 +406,13 @@ def test_gzipped_files_load(settings, suffix):
 # -- regressions: defects found by these tests and fixed --
 
 
-def test_empty_csv_adds_no_column(settings):
+def test_empty_csv_loads_nothing_and_changes_no_table(settings):
     events = _events_dir(settings)
-    (events / "events_2025-01-01.csv").write_text("event_id\ne1\n")
+    (events / "events_2025-01-01.csv").write_text(f"{HEADER}\ne1,{ROW}\n")
     (events / "events_2025-01-02.csv").write_bytes(b"")
-    load_landing(settings)
-    assert list(_raw_columns(settings)) == [*META_COLUMNS, "event_id"]
+    result = load_landing(settings)
+    assert [(f.status, f.rows_in_file) for f in result.files] == [("loaded", 1), ("loaded", 0)]
+    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS]
 
 
 def test_jsonl_with_only_invalid_lines_keeps_them_as_rejects(settings):
@@ -385,10 +422,10 @@ def test_jsonl_with_only_invalid_lines_keeps_them_as_rejects(settings):
     assert _query(settings, "select line_number from meta.load_rejects order by 1") == [(1,), (2,)]
 
 
-def test_header_case_variant_of_existing_column_loads(settings):
+def test_header_case_variant_of_a_canonical_column_loads(settings):
     events = _events_dir(settings)
-    (events / "events_2025-01-01.csv").write_text("event_id,price\ne1,1.00\n")
-    (events / "events_2025-01-02.csv").write_text("event_id,Price\ne2,2.00\n")
+    (events / "events_2025-01-01.csv").write_text(f"{HEADER},price\ne1,{ROW},1.00\n")
+    (events / "events_2025-01-02.csv").write_text(f"{HEADER.upper()},Price\ne2,{ROW},2.00\n")
     result = load_landing(settings)
     assert [f.status for f in result.files] == ["loaded", "loaded"]
     assert _query(settings, "select event_id, price from raw.events order by event_id") == [

@@ -1,4 +1,6 @@
--- One row per event, attributed to a customer where the device was ever identified.
+-- One row per event, attributed to its canonical customer: the event's user id resolved through the
+-- identity graph, else its device's customer where the device belongs to exactly one customer (so a device
+-- identified later has its earlier anonymous events re-stitched on the next build).
 with
 
 events as (
@@ -7,7 +9,15 @@ events as (
 
 ),
 
-identities as (
+users as (
+
+    select identifier as user_id, customer_id
+    from {{ ref('int_identity_graph') }}
+    where identifier_kind = 'user_id'
+
+),
+
+devices as (
 
     select * from {{ ref('int_identities_stitched') }}
 
@@ -23,10 +33,10 @@ stitched as (
 
     select
         events.event_id,
-        coalesce(events.user_id, identities.customer_id) as customer_id,
+        coalesce(users.customer_id, devices.customer_id) as customer_id,
         coalesce(
-            events.user_id,
-            identities.customer_id,
+            users.customer_id,
+            devices.customer_id,
             {{ dbt.concat(["'anon:'", 'events.anonymous_id']) }}
         ) as person_key,
         events.anonymous_id,
@@ -37,21 +47,28 @@ stitched as (
         events.product_id,
         events.category,
         events.order_id,
+        events.original_order_id,
         events.payment_method,
         events.campaign_id,
+        events.scroll_depth,
         events.quantity,
         events.price,
+        events.revenue,
         event_types.is_interactive,
         event_types.is_order_line,
         event_types.is_cart_event,
-        events.user_id is null and identities.customer_id is not null as is_stitched,
+        event_types.is_reversal,
+        events.user_id is null and devices.customer_id is not null as is_stitched,
         events.occurred_at,
         events.received_at
     from events
     inner join event_types
         on events.event_type = event_types.event_type
-    left join identities
-        on events.anonymous_id = identities.anonymous_id
+    left join users
+        on events.user_id = users.user_id
+    left join devices
+        on events.user_id is null
+        and events.anonymous_id = devices.anonymous_id
 
 )
 

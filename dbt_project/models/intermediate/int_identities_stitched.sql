@@ -1,41 +1,27 @@
--- One row per anonymous_id that was ever seen logged in: the customer it belongs to.
--- Rule (v1): the first user_id seen on the device. Shared devices are resolved to their first user;
--- graph stitching across identifiers comes later.
+-- One row per device (anonymous id) that belongs to exactly one customer, from the identity graph.
+-- Shared devices are not here (see int_identity_issues): their anonymous events stay with the device.
 with
 
-events as (
+graph as (
 
-    select * from {{ ref('int_events_deduplicated') }}
-
-),
-
-logged_in as (
-
-    select
-        anonymous_id,
-        user_id,
-        occurred_at,
-        event_id
-    from events
-    where anonymous_id is not null
-        and user_id is not null
+    select * from {{ ref('int_identity_graph') }}
+    where identifier_kind = 'anonymous_id'
 
 ),
 
-ranked as (
+first_seen as (
 
-    select
-        *,
-        row_number() over (partition by anonymous_id order by occurred_at, event_id) as seen_rank,
-        count(distinct user_id) over (partition by anonymous_id) as user_count
-    from logged_in
+    select identifier, min(first_linked_at) as first_identified_at
+    from {{ ref('int_identity_edges') }}
+    where identifier_kind = 'anonymous_id'
+    group by identifier
 
 )
 
 select
-    anonymous_id,
-    user_id as customer_id,
-    user_count > 1 as is_shared_device,
-    occurred_at as first_identified_at
-from ranked
-where seen_rank = 1
+    graph.identifier as anonymous_id,
+    graph.customer_id,
+    first_seen.first_identified_at
+from graph
+left join first_seen
+    on graph.identifier = first_seen.identifier

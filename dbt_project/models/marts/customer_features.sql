@@ -73,6 +73,17 @@ order_stats as (
 
 ),
 
+return_stats as (
+
+    select
+        returns.customer_id,
+        sum(returns.returned_revenue) as returned_revenue
+    from {{ ref('fct_returns') }} as returns
+    where returns.customer_id is not null
+    group by returns.customer_id
+
+),
+
 event_stats as (
 
     select
@@ -100,12 +111,16 @@ features as (
         customers.customer_id,
         run_context.as_of_date,
         cast({{ dbt.datediff(
-            'coalesce(session_stats.last_session_at, customers.signup_at)', 'run_context.as_of', 'day'
+            'coalesce(session_stats.last_session_at, order_stats.last_order_at, customers.signup_at)',
+            'run_context.as_of', 'day'
         ) }} as integer) as recency_days,
         cast({{ dbt.datediff('customers.signup_at', 'run_context.as_of', 'day') }} as integer) as tenure_days,
         cast(coalesce(order_stats.order_count, 0) as integer) as frequency,
-        cast(coalesce(order_stats.revenue, 0) as double) as monetary,
+        -- net of returns and cancellations (a customer can owe nothing less than 0)
+        cast(greatest(coalesce(order_stats.revenue, 0) - coalesce(return_stats.returned_revenue, 0), 0) as double)
+            as monetary,
         cast(coalesce(order_stats.revenue / nullif(order_stats.order_count, 0), 0) as double) as avg_order_value,
+        cast(coalesce(return_stats.returned_revenue, 0) as double) as returned_revenue,
         cast(coalesce(order_stats.orders_28d, 0) as integer) as orders_28d,
         cast(coalesce(order_stats.revenue_28d, 0) as double) as revenue_28d,
         cast(coalesce(session_stats.session_count, 0) as integer) as session_count,
@@ -131,6 +146,8 @@ features as (
         on customers.customer_id = order_stats.customer_id
     left join event_stats
         on customers.customer_id = event_stats.customer_id
+    left join return_stats
+        on customers.customer_id = return_stats.customer_id
 
 )
 

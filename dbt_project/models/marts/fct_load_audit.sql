@@ -1,5 +1,6 @@
--- One row per loaded file: where every delivered line went. rows_in_file must equal
--- rows_rejected_at_load + rows_staged + rows_quarantined (asserted by a data test).
+-- One row per loaded file and stream it wrote: where every delivered row went. Rows counted in the raw
+-- table (here, independently of the loader's own count) must equal the rows the loader says it wrote, and
+-- staged + quarantined + duplicates dropped (asserted by a data test on is_balanced).
 with
 
 manifest as (
@@ -8,51 +9,112 @@ manifest as (
 
 ),
 
+outputs as (
+
+    select load_id, stream, rows_written from {{ source('meta', 'load_outputs') }}
+
+),
+
+raw_rows as (
+
+    {% for stream in event_streams() + ['customers', 'consent', 'identities'] %}
+    select _load_id, '{{ stream }}' as stream, count(*) as row_count
+    from {{ source('raw', stream) }}
+    group by _load_id
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
 staged as (
 
-    select _load_id, count(*) as row_count from {{ ref('stg_raw__events') }} group by _load_id
+    select _load_id, _stream as stream, count(*) as row_count from {{ ref('stg_raw__events') }}
+    group by _load_id, _stream
     union all
-    select _load_id, count(*) from {{ ref('stg_raw__customers') }} group by _load_id
+    select _load_id, 'customers', count(*) from {{ ref('stg_raw__customers') }} group by _load_id
+    union all
+    select _load_id, 'consent', count(*) from {{ ref('stg_raw__consent') }} group by _load_id
+    union all
+    select _load_id, 'identities', count(*) from {{ ref('stg_raw__identities') }} group by _load_id
 
 ),
 
 quarantined as (
 
-    select _load_id, count(*) as row_count from {{ ref('stg_raw__events_quarantine') }} group by _load_id
+    select _load_id, _stream as stream, count(*) as row_count from {{ ref('stg_raw__events_quarantine') }}
+    group by _load_id, _stream
     union all
-    select _load_id, count(*) from {{ ref('stg_raw__customers_quarantine') }} group by _load_id
+    select _load_id, 'customers', count(*) from {{ ref('stg_raw__customers_quarantine') }} group by _load_id
+    union all
+    select _load_id, 'consent', count(*) from {{ ref('stg_raw__consent_quarantine') }} group by _load_id
+    union all
+    select _load_id, 'identities', count(*) from {{ ref('stg_raw__identities_quarantine') }} group by _load_id
 
 ),
 
-per_load as (
+duplicates as (
+
+    select _load_id, _stream as stream, count(*) as row_count from {{ ref('stg_raw__events_duplicates') }}
+    group by _load_id, _stream
+
+),
+
+load_streams as (
+
+    -- every stream a load wrote, plus its declared stream (so a load that wrote nothing still shows)
+    select load_id, stream from outputs
+    union
+    select load_id, stream from manifest
+    union
+    select _load_id, stream from raw_rows
+
+),
+
+per_stream as (
 
     select
         manifest.load_id,
         manifest.source,
+        load_streams.stream,
         manifest.file_name,
-        manifest.partition_date,
         manifest.rows_in_file,
         manifest.rows_rejected as rows_rejected_at_load,
+        coalesce(outputs.rows_written, 0) as rows_written,
+        coalesce(raw_rows.row_count, 0) as rows_in_raw,
         coalesce(staged.row_count, 0) as rows_staged,
         coalesce(quarantined.row_count, 0) as rows_quarantined,
+        coalesce(duplicates.row_count, 0) as rows_duplicate,
+        manifest.partition_date,
         manifest.loaded_at
-    from manifest
-    left join (select _load_id, sum(row_count) as row_count from staged group by _load_id) as staged
-        on manifest.load_id = staged._load_id
-    left join (select _load_id, sum(row_count) as row_count from quarantined group by _load_id) as quarantined
-        on manifest.load_id = quarantined._load_id
+    from load_streams
+    inner join manifest
+        on load_streams.load_id = manifest.load_id
+    left join outputs
+        on load_streams.load_id = outputs.load_id and load_streams.stream = outputs.stream
+    left join raw_rows
+        on load_streams.load_id = raw_rows._load_id and load_streams.stream = raw_rows.stream
+    left join staged
+        on load_streams.load_id = staged._load_id and load_streams.stream = staged.stream
+    left join quarantined
+        on load_streams.load_id = quarantined._load_id and load_streams.stream = quarantined.stream
+    left join duplicates
+        on load_streams.load_id = duplicates._load_id and load_streams.stream = duplicates.stream
 
 )
 
 select
     load_id,
     source,
+    stream,
     file_name,
     rows_in_file,
     rows_rejected_at_load,
+    rows_written,
+    rows_in_raw,
     rows_staged,
     rows_quarantined,
-    rows_in_file = rows_rejected_at_load + rows_staged + rows_quarantined as is_balanced,
+    rows_duplicate,
+    rows_in_raw = rows_written and rows_in_raw = rows_staged + rows_quarantined + rows_duplicate as is_balanced,
     partition_date,
     loaded_at
-from per_load
+from per_stream

@@ -1,36 +1,55 @@
+-- One row per order: purchase lines grouped by order_id (a line without an order id is its own order),
+-- with gross revenue, what returns and cancellations that name this order took back, and net revenue.
 with
 
-order_lines as (
+lines as (
 
     select * from {{ ref('int_events_stitched') }}
     where is_order_line
 
 ),
 
+reversals as (
+
+    select
+        original_order_id,
+        sum(revenue) as reversed_revenue,
+        count(*) as reversal_line_count
+    from {{ ref('int_events_stitched') }}
+    where is_reversal and original_order_id is not null
+    group by original_order_id
+
+),
+
 orders as (
 
     select
-        order_id,
+        coalesce(order_id, event_id) as order_id,
         max(customer_id) as customer_id,
         min(channel) as channel,
         min(payment_method) as payment_method,
         count(*) as line_count,
         sum(quantity) as item_count,
-        sum(quantity * price) as revenue,
+        sum(revenue) as revenue,
         min(occurred_at) as ordered_at
-    from order_lines
-    group by order_id
+    from lines
+    group by coalesce(order_id, event_id)
 
 )
 
 select
-    order_id,
-    customer_id,
-    channel,
-    payment_method,
-    line_count,
-    item_count,
-    cast(revenue as decimal(18, 2)) as revenue,
-    cast(ordered_at as date) as ordered_date,
-    ordered_at
+    orders.order_id,
+    orders.customer_id,
+    orders.channel,
+    orders.payment_method,
+    orders.line_count,
+    orders.item_count,
+    cast(orders.revenue as decimal(18, 2)) as revenue,
+    cast(coalesce(reversals.reversed_revenue, 0) as decimal(18, 2)) as reversed_revenue,
+    cast(orders.revenue - coalesce(reversals.reversed_revenue, 0) as decimal(18, 2)) as net_revenue,
+    coalesce(reversals.reversal_line_count, 0) > 0 as has_reversal,
+    cast(orders.ordered_at as date) as ordered_date,
+    orders.ordered_at
 from orders
+left join reversals
+    on orders.order_id = reversals.original_order_id

@@ -1,5 +1,5 @@
--- One row per valid delivered customer profile (every version; dim_customers keeps the latest).
--- E-mail is pseudonymized here: the address itself never leaves staging.
+-- One row per valid delivered customer profile version (int_customer_profiles picks the one valid as of
+-- the build). E-mail is pseudonymized here: the address itself never leaves staging.
 with
 
 source as (
@@ -8,30 +8,49 @@ source as (
 
 ),
 
-typed as (
+manifest as (
 
-    select
-        {{ clean_text('customer_id') }} as customer_id,
-        {{ dbt.hash(dbt.concat(["'" ~ var('segflow__pii_salt') ~ "'", "lower(" ~ clean_text('email') ~ ")"])) }}
-            as email_hash,
-        upper({{ clean_text('country') }}) as country,
-        {{ clean_text('age_band') }} as age_band,
-        coalesce({{ try_cast(clean_text('consent_marketing'), 'boolean') }}, false) as has_marketing_consent,
-        coalesce({{ try_cast(clean_text('consent_analytics'), 'boolean') }}, false) as has_analytics_consent,
-        {{ parse_utc_timestamp(clean_text('signup_at')) }} as signup_at,
-        _load_id,
-        _source_file,
-        _source_row
-    from source
+    select load_id, load_seq from {{ source('meta', 'load_manifest') }}
 
 ),
 
-valid as (
+typed as (
 
-    select * from typed
-    where customer_id is not null
-        and signup_at is not null
+    select
+        {{ clean_text('source.customer_id') }} as customer_id,
+        {{ pseudonymize(clean_text('source.email')) }} as email_hash,
+        upper({{ clean_text('source.country') }}) as country,
+        {{ clean_text('source.age_band') }} as age_band,
+        {{ try_cast(clean_text('source.consent_marketing'), 'boolean') }} as has_marketing_consent,
+        {{ try_cast(clean_text('source.consent_analytics'), 'boolean') }} as has_analytics_consent,
+        {{ parse_utc_timestamp(clean_text('source.signup_at')) }} as signup_at,
+        {{ parse_utc_timestamp(clean_text('source.updated_at')) }} as updated_at,
+        {{ clean_text('source.signup_at') }} as signup_at_text,
+        {{ clean_text('source.updated_at') }} as updated_at_text,
+        source._load_id,
+        manifest.load_seq as _load_seq,
+        source._source_file,
+        source._source_row
+    from source
+    left join manifest
+        on source._load_id = manifest.load_id
 
 )
 
-select * from valid
+select
+    customer_id,
+    email_hash,
+    country,
+    age_band,
+    has_marketing_consent,
+    has_analytics_consent,
+    signup_at,
+    updated_at,
+    _load_id,
+    _load_seq,
+    _source_file,
+    _source_row
+from typed
+where customer_id is not null
+    and (signup_at_text is null or signup_at is not null)
+    and (updated_at_text is null or updated_at is not null)

@@ -1,40 +1,47 @@
+-- One row per event: the first valid delivery of each event_id from every event stream.
 with
 
 classified as (
 
     select * from {{ ref('base_raw__events') }}
-
-),
-
-valid as (
-
-    select
-        event_id,
-        event_type,
-        anonymous_id,
-        user_id,
-        channel,
-        page_url,
-        page_type,
-        product_id,
-        category,
-        order_id,
-        payment_method,
-        feature_name,
-        ticket_id,
-        campaign_id,
-        scroll_depth,
-        time_on_page_seconds,
-        quantity,
-        price,
-        occurred_at,
-        received_at,
-        _load_id,
-        _source_file,
-        _source_row
-    from classified
-    where quarantine_reason is null
+    where delivery_status = 'first'
 
 )
 
-select * from valid
+select
+    event_id,
+    event_type,
+    event_name,
+    event_group,
+    anonymous_id,
+    user_id,
+    {{ pseudonymize('email') }} as email_hash,
+    session_hint,
+    channel,
+    page_url,
+    page_type,
+    referrer,
+    product_id,
+    category,
+    order_id,
+    original_order_id,
+    payment_method,
+    feature_name,
+    ticket_id,
+    campaign_id,
+    scroll_depth,
+    time_on_page_seconds,
+    quantity,
+    price,
+    revenue,
+    currency,
+    is_order_line,
+    is_reversal,
+    occurred_at,
+    received_at,
+    _stream,
+    _load_id,
+    _load_seq,
+    _source_file,
+    _source_row
+from classified

@@ -1,30 +1,28 @@
--- Rows that could not be staged, kept with the reason and the text exactly as delivered.
+-- Rows that could not be staged, kept with the reason and the text exactly as delivered: rows that fail
+-- validation, and later deliveries of an event_id whose content differs from the first (conflicts).
 with
 
 classified as (
 
     select * from {{ ref('base_raw__events') }}
-
-),
-
-quarantined as (
-
-    select
-        _load_id,
-        _source_file,
-        _source_row,
-        quarantine_reason,
-        event_id,
-        event_type,
-        anonymous_id,
-        user_id,
-        occurred_at_text,
-        received_at_text,
-        quantity_text,
-        price_text
-    from classified
-    where quarantine_reason is not null
+    where delivery_status in ('invalid', 'conflict')
 
 )
 
-select * from quarantined
+select
+    _stream,
+    _load_id,
+    _source_file,
+    _source_row,
+    case when delivery_status = 'conflict' then 'conflicting_duplicate' else quarantine_reason end
+        as quarantine_reason,
+    event_id,
+    event_type,
+    anonymous_id,
+    user_id,
+    occurred_at_text,
+    received_at_text,
+    quantity_text,
+    price_text,
+    revenue_text
+from classified

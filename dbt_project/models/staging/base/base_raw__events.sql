@@ -1,9 +1,24 @@
--- Types every raw event column and decides, per row, whether it can be staged or must be quarantined.
+-- One row per raw row of every event stream (events, orders, support_tickets, email_events): every column
+-- typed once, the validation verdict (`quarantine_reason`) and the delivery verdict (`delivery_status`).
+-- Deliveries of one event_id are ranked by delivery order (the load manifest's sequence, then the row in the
+-- file), never by a timestamp inside the data: the first valid delivery is kept, a later identical one is a
+-- duplicate, a later one with different content is a conflict (quarantined, never silently applied).
+{{ config(materialized='table') }}
+
 with
 
 source as (
 
-    select * from {{ source('raw', 'events') }}
+    {% for stream in event_streams() %}
+    select '{{ stream }}' as _stream, * from {{ source('raw', stream) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+manifest as (
+
+    select load_id, load_seq from {{ source('meta', 'load_manifest') }}
 
 ),
 
@@ -13,39 +28,61 @@ event_types as (
 
 ),
 
-typed as (
+texts as (
 
     select
+        source._stream,
         {{ clean_text('source.event_id') }} as event_id,
         lower({{ clean_text('source.event_type') }}) as event_type,
+        {{ clean_text('source.event_name') }} as event_name,
         {{ clean_text('source.anonymous_id') }} as anonymous_id,
         {{ clean_text('source.user_id') }} as user_id,
+        lower({{ clean_text('source.email') }}) as email,
+        {{ clean_text('source.session_hint') }} as session_hint,
         lower({{ clean_text('source.channel') }}) as channel,
         {{ clean_text('source.page_url') }} as page_url,
         {{ clean_text('source.page_type') }} as page_type,
+        {{ clean_text('source.referrer') }} as referrer,
         {{ clean_text('source.product_id') }} as product_id,
         {{ clean_text('source.category') }} as category,
+        upper({{ clean_text('source.currency') }}) as currency,
         {{ clean_text('source.order_id') }} as order_id,
+        {{ clean_text('source.original_order_id') }} as original_order_id,
         {{ clean_text('source.payment_method') }} as payment_method,
         {{ clean_text('source.feature_name') }} as feature_name,
         {{ clean_text('source.ticket_id') }} as ticket_id,
         {{ clean_text('source.campaign_id') }} as campaign_id,
-        {{ try_cast(clean_text('source.scroll_depth'), 'integer') }} as scroll_depth,
-        {{ try_cast(clean_text('source.time_on_page_s'), 'double') }} as time_on_page_seconds,
-        {{ try_cast(clean_text('source.quantity'), 'integer') }} as quantity,
-        {{ try_cast(clean_text('source.price'), 'decimal(18, 2)') }} as price,
-        {{ parse_utc_timestamp(clean_text('source.occurred_at')) }} as occurred_at,
-        {{ parse_utc_timestamp(clean_text('source.received_at')) }} as received_at,
         {{ clean_text('source.occurred_at') }} as occurred_at_text,
         {{ clean_text('source.received_at') }} as received_at_text,
         {{ clean_text('source.scroll_depth') }} as scroll_depth_text,
         {{ clean_text('source.time_on_page_s') }} as time_on_page_text,
         {{ clean_text('source.quantity') }} as quantity_text,
         {{ clean_text('source.price') }} as price_text,
+        {{ clean_text('source.revenue') }} as revenue_text,
         source._load_id,
         source._source_file,
-        source._source_row
+        source._source_row,
+        manifest.load_seq as _load_seq
     from source
+    left join manifest
+        on source._load_id = manifest.load_id
+
+),
+
+typed as (
+
+    select
+        texts.*,
+        case when {{ is_integer_text('scroll_depth_text') }}
+            then {{ try_cast('scroll_depth_text', 'integer') }} end as scroll_depth,
+        {{ try_cast('time_on_page_text', 'double') }} as time_on_page_seconds,
+        case when {{ is_integer_text('quantity_text') }}
+            then {{ try_cast('quantity_text', 'bigint') }} end as quantity_as_delivered,
+        {{ try_cast('price_text', 'decimal(18, 2)') }} as price,
+        {{ try_cast('revenue_text', 'decimal(18, 2)') }} as revenue_as_delivered,
+        {{ parse_utc_timestamp('occurred_at_text') }} as occurred_at,
+        {{ parse_utc_timestamp('received_at_text') }} as received_at_parsed
+    from texts
 
 ),
 
@@ -53,25 +90,90 @@ classified as (
 
     select
         typed.*,
+        coalesce(typed.received_at_parsed, typed.occurred_at) as received_at,
+        event_types.event_group,
+        coalesce(event_types.is_order_line, false) as is_order_line,
+        coalesce(event_types.is_reversal, false) as is_reversal,
+        -- returns / cancellations: the type says they subtract, so the delivered sign is ignored
+        case when event_types.is_reversal then abs(typed.quantity_as_delivered) else typed.quantity_as_delivered end
+            as quantity,
+        -- line revenue: as delivered, else quantity x price; returns/cancellations count as positive amounts
+        case
+            when event_types.is_reversal then abs(coalesce(typed.revenue_as_delivered, typed.quantity_as_delivered * typed.price))
+            else coalesce(typed.revenue_as_delivered, typed.quantity_as_delivered * typed.price)
+        end as revenue,
         case
             when typed.event_id is null then 'missing_event_id'
             when event_types.event_type is null then 'unknown_event_type'
-            when typed.occurred_at is null or typed.received_at is null then 'invalid_timestamp'
+            when typed.occurred_at is null or (typed.received_at_text is not null and typed.received_at_parsed is null)
+                then 'invalid_timestamp'
             when typed.anonymous_id is null and typed.user_id is null then 'missing_identity'
             when (typed.scroll_depth_text is not null and typed.scroll_depth is null)
                 or (typed.time_on_page_text is not null and typed.time_on_page_seconds is null)
-                or (typed.quantity_text is not null and typed.quantity is null)
-                or (typed.price_text is not null and typed.price is null) then 'invalid_number'
+                or (typed.quantity_text is not null and typed.quantity_as_delivered is null)
+                or (typed.price_text is not null and typed.price is null)
+                or (typed.revenue_text is not null and typed.revenue_as_delivered is null) then 'invalid_number'
             when (event_types.is_order_line or event_types.is_cart_event)
-                and (typed.quantity is null or typed.quantity <= 0) then 'non_positive_quantity'
+                and typed.quantity_as_delivered <= 0 then 'non_positive_quantity'
+            when event_types.is_cart_event and typed.quantity_as_delivered is null then 'non_positive_quantity'
             when typed.price < 0 then 'negative_price'
-            when event_types.is_order_line and (typed.order_id is null or typed.price is null)
+            when event_types.is_order_line and typed.revenue_as_delivered < 0 then 'negative_revenue'
+            when event_types.is_order_line
+                and typed.revenue_as_delivered is null and (typed.price is null or typed.quantity_as_delivered is null)
+                then 'incomplete_order_line'
+            when event_types.is_reversal
+                and typed.revenue_as_delivered is null and (typed.price is null or typed.quantity_as_delivered is null)
                 then 'incomplete_order_line'
         end as quarantine_reason
     from typed
     left join event_types
         on typed.event_type = event_types.event_type
 
+),
+
+hashed as (
+
+    select
+        classified.*,
+        -- what the event says (delivery bookkeeping and received_at left out): equal content = duplicate
+        {{ surrogate_key([
+            'event_type', 'event_name', 'anonymous_id', 'user_id', 'email', 'session_hint', 'channel', 'page_url',
+            'page_type', 'referrer', 'product_id', 'category', 'currency', 'order_id', 'original_order_id',
+            'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'occurred_at', 'scroll_depth',
+            'time_on_page_seconds', 'quantity', 'price', 'revenue'
+        ]) }} as content_hash
+    from classified
+
+),
+
+ranked as (
+
+    select
+        hashed.*,
+        row_number() over (
+            partition by event_id, quarantine_reason is null
+            order by _load_seq, _load_id, _source_row
+        ) as delivery_rank
+    from hashed
+
+),
+
+first_content as (
+
+    select event_id, content_hash as first_content_hash
+    from ranked
+    where quarantine_reason is null and delivery_rank = 1
+
 )
 
-select * from classified
+select
+    ranked.*,
+    case
+        when ranked.quarantine_reason is not null then 'invalid'
+        when ranked.delivery_rank = 1 then 'first'
+        when ranked.content_hash = first_content.first_content_hash then 'duplicate'
+        else 'conflict'
+    end as delivery_status
+from ranked
+left join first_content
+    on ranked.event_id = first_content.event_id

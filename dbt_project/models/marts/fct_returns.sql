@@ -1,0 +1,23 @@
+-- One row per return or cancellation document (order_id of the reversal, else the event itself): the
+-- amount taken back (always positive), the customer, and the order it reverses where the source says so.
+with
+
+reversal_lines as (
+
+    select * from {{ ref('int_events_stitched') }}
+    where is_reversal
+
+)
+
+select
+    coalesce(order_id, event_id) as return_id,
+    max(event_type) as return_type,
+    max(customer_id) as customer_id,
+    max(original_order_id) as original_order_id,
+    count(*) as line_count,
+    sum(quantity) as item_count,
+    cast(sum(revenue) as decimal(18, 2)) as returned_revenue,
+    cast(min(occurred_at) as date) as returned_date,
+    min(occurred_at) as returned_at
+from reversal_lines
+group by coalesce(order_id, event_id)
