@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from segflow.errors import InputError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 """The source checkout (holds ``dbt_project/`` and ``dags/``)."""
 
@@ -34,6 +36,10 @@ DEFAULT_FEATURES = (
 
 def _default_home() -> Path:
     return PROJECT_ROOT / ".segflow"
+
+
+class SettingsError(InputError):
+    """A SEGFLOW_* setting that does not validate."""
 
 
 class Settings(BaseSettings):
@@ -151,5 +157,16 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides) -> Settings:
-    """Fresh settings from the current environment (not cached: tests and CLI change SEGFLOW_HOME)."""
-    return Settings(**overrides)
+    """Fresh settings from the current environment (not cached: tests and CLI change SEGFLOW_HOME).
+
+    An invalid value raises :class:`SettingsError` naming the variable, the value and what is allowed."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            parts.append(f"SEGFLOW_{field.upper()}={err.get('input')!r}: {err['msg']}")
+        raise SettingsError("invalid setting: " + "; ".join(parts)) from None

@@ -58,14 +58,15 @@ def validate(settings: Settings | None = None, as_of: datetime | None = None, ra
             frames[name] = con.execute(f"select {columns} from {module.TABLE}").df()
         if as_of is None:
             as_of = con.execute("select as_of from intermediate.int_run_context").fetchone()[0]
-        # which features the sources can produce: sessions need recent interactive events, spend needs orders
-        recent_interactive, order_lines = con.execute(
+        # which features the sources can produce: sessions need recent interactive events, spend needs orders,
+        # and recency (in days) can only vary when activity spans more than one day
+        recent_interactive, order_lines, active_days = con.execute(
             "select count(*) filter (where e.is_interactive and e.occurred_at >= c.as_of - to_days(?)), "
-            "count(*) filter (where e.is_order_line) "
+            "count(*) filter (where e.is_order_line), count(distinct cast(e.occurred_at as date)) "
             "from intermediate.int_events_stitched e cross join intermediate.int_run_context c",
             [settings.recent_window_days]).fetchone()
-    feature_sources = {"recency_days"} | ({"sessions_28d"} if recent_interactive else set()) \
-        | ({"monetary"} if order_lines else set())
+    feature_sources = ({"recency_days"} if active_days > 1 else set()) \
+        | ({"sessions_28d"} if recent_interactive else set()) | ({"monetary"} if order_lines else set())
     provided = {"staged_events": provided_columns(frames["staged_events"]), "customer_features": feature_sources}
     summaries = {name: validate_frame(frames[name], SUITES[name], parameters, provided[name]) for name in SUITES}
     out_dir = settings.artifacts_dir / "data_quality" / as_of.strftime("%Y-%m-%dT%H%M%S")

@@ -273,3 +273,17 @@ def test_cdnow_spend_decays_between_first_and_last_half_year(cdnow):
     rng = np.random.default_rng(0)
     half = rng.permutation(len(customers)) < len(customers) // 2
     assert psi(h1_1997[half], h1_1997[~half]) < 0.05
+
+
+@pytest.mark.parametrize("home", ["rees46", "cdnow_home"])
+def test_events_only_and_purchase_only_feeds_pass_the_gate(home, request):
+    """A three-hour clickstream (no spread in recency) and a purchase-only log (no sessions beyond purchases,
+    no devices) are judged only on what their sources provide."""
+    from segflow.jobs.validate import validate
+
+    settings = request.getfixturevalue(home)[0]
+    result = validate(settings.model_copy(update={"min_events": 1, "min_customers": 2}))
+    assert result.success, result.suites
+    checked = result.suites["customer_features"]["evaluated"]
+    # REES46 covers < 3 hours: its recency cannot vary, so the constant-recency check is not added
+    assert checked == (40 if home == "cdnow_home" else 39)

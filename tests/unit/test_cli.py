@@ -152,3 +152,14 @@ def test_build_before_any_load_says_what_to_do(tmp_path, monkeypatch, capsys):
     assert main(["build"]) == 2
     err = capsys.readouterr().err
     assert "raw.events" in err and "segflow load" in err
+
+
+def test_an_invalid_setting_is_one_line_naming_the_variable_and_the_allowed_values(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEGFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SEGFLOW_CONSENT_POLICY", "maybe")
+    monkeypatch.setenv("SEGFLOW_K_MIN", "one")
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "SEGFLOW_CONSENT_POLICY='maybe'" in err and "'require_recorded' or 'collected_under_consent'" in err
+    assert "SEGFLOW_K_MIN='one'" in err

@@ -50,16 +50,7 @@ latest as (
 
 profiles as (
 
-    select
-        graph.customer_id,
-        profiles.has_analytics_consent,
-        profiles.has_marketing_consent,
-        row_number() over (
-            partition by graph.customer_id order by profiles.valid_from desc nulls last, profiles.customer_id
-        ) as profile_rank
-    from {{ ref('int_customer_profiles') }} as profiles
-    inner join graph
-        on profiles.customer_id = graph.user_id
+    select * from {{ ref('int_customer_attributes') }}
 
 ),
 
@@ -85,4 +76,3 @@ left join latest
     on customers.customer_id = latest.customer_id
 left join profiles
     on customers.customer_id = profiles.customer_id
-    and profiles.profile_rank = 1

@@ -1,35 +1,16 @@
--- One row per canonical customer known before the as-of bound: every person the identity graph resolved
--- from events, identity statements or profiles. Profile attributes come from the profile version valid at
--- as_of (NULL for a source without profiles); signup is the profile's, else the first event.
+-- One row per canonical customer known before the as-of bound: every person the identity graph resolved from
+-- events, identity statements or profiles (int_customer_consent has one row each). Profile attributes come
+-- from the profile version valid at as_of (NULL for a source without profiles); signup is the earliest
+-- profile's, else the first event.
 with
-
-graph as (
-
-    select identifier as user_id, customer_id
-    from {{ ref('int_identity_graph') }}
-    where identifier_kind = 'user_id'
-
-),
 
 profiles as (
 
-    select
-        graph.customer_id,
-        profiles.email_hash,
-        profiles.country,
-        profiles.age_band,
-        -- merged profiles (one person, several accounts): the earliest signup is the person's
-        min(profiles.signup_at) over (partition by graph.customer_id) as signup_at,
-        row_number() over (
-            partition by graph.customer_id order by profiles.valid_from desc nulls last, profiles.customer_id
-        ) as profile_rank
-    from {{ ref('int_customer_profiles') }} as profiles
-    inner join graph
-        on profiles.customer_id = graph.user_id
+    select * from {{ ref('int_customer_attributes') }}
 
 ),
 
-consent as (
+customers as (
 
     select * from {{ ref('int_customer_consent') }}
 
@@ -53,12 +34,6 @@ activity as (
 
 ),
 
-customers as (
-
-    select distinct customer_id from graph
-
-),
-
 joined as (
 
     select
@@ -66,9 +41,9 @@ joined as (
         profiles.email_hash,
         profiles.country,
         profiles.age_band,
-        consent.has_marketing_consent,
-        consent.has_analytics_consent,
-        consent.analytics_consent_source,
+        customers.has_marketing_consent,
+        customers.has_analytics_consent,
+        customers.analytics_consent_source,
         coalesce(profiles.signup_at, activity.first_seen_at) as signup_at,
         profiles.signup_at is not null as has_profile_signup,
         activity.first_seen_at,
@@ -76,9 +51,6 @@ joined as (
     from customers
     left join profiles
         on customers.customer_id = profiles.customer_id
-        and profiles.profile_rank = 1
-    left join consent
-        on customers.customer_id = consent.customer_id
     left join activity
         on customers.customer_id = activity.customer_id
 
