@@ -16,7 +16,14 @@ import duckdb
 
 from segflow.errors import InputError
 from segflow.sources import canonical
-from segflow.sources.mapping import Mapping, MappingError, compile_select, load_mapping, timestamp_failures
+from segflow.sources.mapping import (
+    Mapping,
+    MappingError,
+    compile_select,
+    load_mapping,
+    parses,
+    timestamp_failures,
+)
 
 SAMPLE_ROWS = 10_000
 
@@ -53,7 +60,7 @@ def _findings(con: duckdb.DuckDBPyConnection, stream: str) -> list[str]:
     for column in canonical.columns(stream):
         if column in canonical.TIMESTAMP_COLUMNS:
             checks.append((f"{column} does not parse as a timestamp",
-                           f"{column} is not null and try_cast({column} as timestamptz) is null"))
+                           f"{column} is not null and not {parses(column)}"))
     for label, condition in checks:
         count, first = con.execute(
             f"select count(*), min(_source_row) from _mapped where {condition}").fetchone()

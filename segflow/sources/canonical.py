@@ -69,6 +69,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 # a row needs at least one of these
 IDENTITY_ANY: dict[str, tuple[str, ...]] = {stream: ("user_id", "anonymous_id") for stream in EVENT_STREAMS}
 
+# What staging accepts as a timestamp (the dbt macro iso_timestamp_pattern holds the same expression; a test
+# keeps them equal): ISO-8601 date, optional time and fraction, optional Z / UTC / offset. Engines accept more
+# ('yesterday', 'infinity', 'epoch'); segflow quarantines those.
+ISO_TIMESTAMP_PATTERN = (r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?\s*"
+                         r"(Z|z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)?\s*")
+
 TIMESTAMP_COLUMNS = frozenset({"occurred_at", "received_at", "signup_at", "updated_at", "recorded_at"})
 
 # what the warehouse can compute from which canonical columns (shown in docs and by `segflow mapping check`)

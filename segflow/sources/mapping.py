@@ -420,6 +420,12 @@ def _event_id_sql(mapping: Mapping, resolve, relation: str, file_name: str) -> s
 # --- checking a mapping against rows ---------------------------------------------------------------
 
 
+def parses(sql: str) -> str:
+    """SQL that is true where ``sql`` is a timestamp staging will accept (see canonical.ISO_TIMESTAMP_PATTERN)."""
+    return (f"coalesce(regexp_full_match({sql}, {_literal(canonical.ISO_TIMESTAMP_PATTERN)}) "
+            f"and try_cast({sql} as timestamptz) is not null, false)")
+
+
 def timestamp_failures(con, mapping: Mapping, relation: str = "_incoming") -> list[tuple[str, int, str]]:
     """(column, first bad row, its text) for every mapped timestamp column that parses on no sampled row."""
     out = []
@@ -435,8 +441,8 @@ def timestamp_failures(con, mapping: Mapping, relation: str = "_incoming") -> li
         converted = _timestamp_sql(src, spec.timestamp_format, mapping.timezone)
         row = con.execute(
             f"select count(*) filter (where {src} is not null), "
-            f"count(*) filter (where try_cast({converted} as timestamptz) is not null), "
-            f"min(_source_row) filter (where {src} is not null and try_cast({converted} as timestamptz) is null) "
+            f"count(*) filter (where {parses(converted)}), "
+            f"min(_source_row) filter (where {src} is not null and not {parses(converted)}) "
             f"from {relation}").fetchone()
         nonempty, parsed, first_bad = row
         if nonempty and not parsed:

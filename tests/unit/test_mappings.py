@@ -258,3 +258,18 @@ def test_load_help_explains_the_feature_with_an_example(capsys):
     for needle in ("landing/<source>/", "_mapping.yml", "--mapping", "format: segment", "timestamp_format",
                    "event_id: {hash:", "segflow mapping check"):
         assert needle in text
+
+
+def test_the_timestamp_rule_is_one_expression_in_python_and_dbt():
+    from segflow.sources.canonical import ISO_TIMESTAMP_PATTERN
+
+    macros = (ROOT / "dbt_project" / "macros" / "segflow_utils.sql").read_text()
+    body = macros.split("{% macro iso_timestamp_pattern() -%}")[1].split("{%- endmacro %}")[0]
+    assert body.strip() == ISO_TIMESTAMP_PATTERN.strip()
+    con = duckdb.connect()
+    from segflow.sources.mapping import parses
+
+    for text, ok in (("2025-01-02T03:04:05.123456Z", True), ("2019-10-01 00:00:00 UTC", True),
+                     ("2025-01-02", True), ("2025-01-02T03:04:05+02:00", True), ("yesterday", False),
+                     ("infinity", False), ("1700000000000", False), ("2025-13-45T25:61:00Z", False)):
+        assert con.execute(f"select {parses('$v')}", {"v": text}).fetchone()[0] is ok, text

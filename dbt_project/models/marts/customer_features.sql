@@ -117,23 +117,23 @@ features as (
         cast({{ dbt.datediff('customers.signup_at', 'run_context.as_of', 'day') }} as integer) as tenure_days,
         cast(coalesce(order_stats.order_count, 0) as integer) as frequency,
         -- net of returns and cancellations (a customer can owe nothing less than 0)
-        cast(greatest(coalesce(order_stats.revenue, 0) - coalesce(return_stats.returned_revenue, 0), 0) as double)
+        cast(greatest(coalesce(order_stats.revenue, 0) - coalesce(return_stats.returned_revenue, 0), 0) as {{ type_double() }})
             as monetary,
-        cast(coalesce(order_stats.revenue / nullif(order_stats.order_count, 0), 0) as double) as avg_order_value,
-        cast(coalesce(return_stats.returned_revenue, 0) as double) as returned_revenue,
+        cast(coalesce(order_stats.revenue / nullif(order_stats.order_count, 0), 0) as {{ type_double() }}) as avg_order_value,
+        cast(coalesce(return_stats.returned_revenue, 0) as {{ type_double() }}) as returned_revenue,
         cast(coalesce(order_stats.orders_28d, 0) as integer) as orders_28d,
-        cast(coalesce(order_stats.revenue_28d, 0) as double) as revenue_28d,
+        cast(coalesce(order_stats.revenue_28d, 0) as {{ type_double() }}) as revenue_28d,
         cast(coalesce(session_stats.session_count, 0) as integer) as session_count,
         cast(coalesce(session_stats.sessions_28d, 0) as integer) as sessions_28d,
         cast(coalesce(session_stats.sessions_7d, 0) as integer) as sessions_7d,
         cast(coalesce(event_stats.active_days_28d, 0) as integer) as active_days_28d,
-        cast(coalesce(session_stats.pages_per_session, 0) as double) as pages_per_session,
-        cast(coalesce(session_stats.avg_session_minutes, 0) as double) as avg_session_minutes,
-        cast(coalesce(1.0 * session_stats.abandoned_sessions / nullif(session_stats.cart_sessions, 0), 0) as double)
+        cast(coalesce(session_stats.pages_per_session, 0) as {{ type_double() }}) as pages_per_session,
+        cast(coalesce(session_stats.avg_session_minutes, 0) as {{ type_double() }}) as avg_session_minutes,
+        cast(coalesce(1.0 * session_stats.abandoned_sessions / nullif(session_stats.cart_sessions, 0), 0) as {{ type_double() }})
             as cart_abandonment_rate,
-        cast(coalesce(1.0 * event_stats.app_events / nullif(event_stats.interactive_events, 0), 0) as double)
+        cast(coalesce(1.0 * event_stats.app_events / nullif(event_stats.interactive_events, 0), 0) as {{ type_double() }})
             as app_event_share,
-        cast(coalesce(1.0 * event_stats.email_clicks / nullif(event_stats.email_sends, 0), 0) as double)
+        cast(coalesce(1.0 * event_stats.email_clicks / nullif(event_stats.email_sends, 0), 0) as {{ type_double() }})
             as email_click_rate,
         cast(coalesce(event_stats.support_tickets_90d, 0) as integer) as support_tickets_90d,
         order_stats.last_order_at,

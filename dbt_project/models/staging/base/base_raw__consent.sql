@@ -12,7 +12,7 @@ typed as (
     select
         {{ clean_text('customer_id') }} as customer_id,
         lower({{ clean_text('purpose') }}) as purpose,
-        {{ try_cast(clean_text('granted'), 'boolean') }} as is_granted,
+        {{ to_boolean('granted') }} as is_granted,
         {{ parse_utc_timestamp(clean_text('recorded_at')) }} as recorded_at,
         {{ clean_text('granted') }} as granted_text,
         {{ clean_text('recorded_at') }} as recorded_at_text,
