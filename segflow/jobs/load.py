@@ -178,10 +178,11 @@ def _canonical_select(stream: str, incoming: list[str], file_name: str) -> tuple
 
 def _write_stream(con: duckdb.DuckDBPyConnection, stream: str, load_id: str, file_name: str, select: str) -> int:
     cols = ", ".join(_quote(c) for c in canonical.columns(stream))
-    before = con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchone()[0]
+    # fetchall, not fetchone: DuckDB 2.0 keeps an unfinished result open and refuses the next unregister
+    before = con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchall()[0][0]
     con.execute(f"insert into raw.{stream} (_load_id, _source_file, _source_row, {cols}) "
                 f"select ?, ?, _source_row, {cols} from ({select})", [load_id, file_name])
-    return con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchone()[0] - before
+    return con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchall()[0][0] - before
 
 
 def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, load_id: str

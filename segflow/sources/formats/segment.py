@@ -133,7 +133,8 @@ def _events(msg: Mapping[str, Any], kind: str, message_id: str) -> list[Row]:
     if event_type == "purchase":
         base["revenue"] = first(props.get("revenue"), props.get("total"))
     else:
-        base["revenue"] = first(props.get("total"), props.get("revenue"), props.get("value"))
+        # the same precedence as purchases (revenue, then total), so a reversal takes back what was booked
+        base["revenue"] = first(props.get("revenue"), props.get("total"), props.get("value"))
     return [row("events", **base)]
 
 
