@@ -53,13 +53,13 @@ def cmd_load(args) -> None:
         if args.as_of:
             raise InputError("--as-of selects landing partitions; it does not apply to files named on the command line")
         out = load_paths([Path(p) for p in args.paths], Path(args.mapping) if args.mapping else None,
-                         stream=args.stream).as_dict()
+                         stream=args.stream, replace=args.replace).as_dict()
     else:
         from segflow.jobs.elt import load_interval
 
-        if args.mapping:
-            raise InputError("--mapping goes with file paths; for a landing folder put the mapping in the folder "
-                             "as _mapping.yml")
+        if args.mapping or args.replace:
+            raise InputError("--mapping and --replace go with file paths; for a landing folder put the mapping in "
+                             "the folder as _mapping.yml")
         out = load_interval(as_of=_as_of(args.as_of))
     problems = [f for f in out["files"] if f["status"] in ("rejected", "ignored")]
     if not args.verbose:
@@ -67,6 +67,8 @@ def cmd_load(args) -> None:
     _print(out)
     for f in problems:
         print(f"segflow: {f['status']}: {f['source']}/{f['file']}: {f['reason']}", file=sys.stderr)
+    if args.paths and problems:
+        raise InputError(f"{len(problems)} of the files given were not loaded (see above)")
 
 
 def cmd_mapping(args) -> None:
@@ -82,9 +84,12 @@ def cmd_mapping(args) -> None:
         else:
             print(text, end="")
     elif args.action == "list":
+        from segflow.sources.mapping import load_mapping
+
         root = Path(__file__).resolve().parent / "mappings"
         for path in sorted(root.rglob("*.yml")):
-            print(path)
+            mapping = load_mapping(path)
+            print(f"{path}\n    {mapping.name} -> stream {mapping.stream} ({mapping.format}): {mapping.description or ''}")
     else:
         from segflow.jobs.mapping_check import check
 
@@ -227,8 +232,7 @@ def format_summary(data: dict) -> str:
     lines = ["", "segflow summary", "==============="]
     load = data.get("load")
     if load:
-        lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files "
-                     "(events + customer profiles)")
+        lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files")
         lines.append(f"  loaded to raw    {load['rows_loaded']:>10,}")
         lines.append(f"  rejected at load {load['rows_rejected_at_load']:>10,}  (unparseable lines, kept in "
                      "meta.load_rejects)")
@@ -273,7 +277,8 @@ def format_summary(data: dict) -> str:
     if drift:
         psi = f", max PSI {drift['max_psi']:.3f}" if drift["max_psi"] is not None else ""
         feats = f", drifted: {', '.join(drift['drifted_features'])}" if drift["drifted_features"] else ""
-        lines.append(f"drift              {drift['verdict'].upper()}  (vs {drift['reference_as_of']}{psi}{feats})")
+        reference = f"vs {drift['reference_as_of']}" if drift["reference_as_of"] else "no earlier week to compare"
+        lines.append(f"drift              {drift['verdict'].upper()}  ({reference}{psi}{feats})")
     pub = data.get("published")
     if pub:
         lines.append(f"published          {pub['rows']:,} customers as of {pub['as_of']} -> {pub['path']}")
@@ -314,9 +319,15 @@ A mapping (YAML; JSON Schema: `segflow mapping schema`) maps one export onto a c
     user_id: CustomerID
   event_id: {hash: [InvoiceNo, StockCode, Quantity, InvoiceDate, CustomerID]}   # when there is no id
 
-Try it first: `segflow mapping check mapping.yml export.csv` prints what each canonical column will hold.
+Try it first: `segflow mapping check mapping.yml export.csv` prints what each canonical column will hold
+and which sampled rows staging would quarantine (unparseable timestamps or numbers, unknown event types).
 A mapping that does not fit a file (a missing column, a timestamp format that matches no row) fails before
-anything of that file is written, naming the column and the first offending row.
+anything of that file is written, naming the column and the first offending row; single rows that do not
+fit are quarantined with a reason. Loaded with a wrong mapping? Fix it and load the file again with --replace.
+
+Expressions use Python syntax: == to compare, None (or null) for no value, 'text' in quotes,
+col('Name with spaces') for awkward column names. An export identified only by e-mail: map the address to
+`email` (never to user_id); staging pseudonymizes it into the customer id.
 """
 
 MAPPING_HELP = """\
@@ -349,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", help="mapping file (YAML) describing the files given; see `segflow mapping`")
     p.add_argument("--stream", default="events", choices=list(STREAMS),
                    help="canonical stream of files given without a mapping (default: events)")
+    p.add_argument("--replace", action="store_true",
+                   help="files given: load again even if loaded before (e.g. after fixing the mapping); their "
+                        "earlier rows are removed in the same transaction")
     p.add_argument("--as-of", help="landing only: load partitions dated before this ISO date/time")
     p.add_argument("--verbose", action="store_true", help="list every file, not only the problems")
     p.set_defaults(func=cmd_load)
@@ -396,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except BrokenPipeError:  # `segflow status | head`: the reader left, nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except SegflowError as exc:
         print(f"segflow: error: {exc}", file=sys.stderr)
         return exc.exit_code

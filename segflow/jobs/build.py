@@ -122,7 +122,30 @@ def build(settings: Settings | None = None, as_of: datetime | None = None) -> Bu
     if not events:
         raise NotReady("No events loaded yet (raw.events, raw.orders, raw.support_tickets and raw.email_events are "
                        "empty): segments are built from behavior, so load an event source with `segflow load` first.")
-    return run_dbt(["build"], settings, as_of)
+    try:
+        return run_dbt(["build"], settings, as_of)
+    except BuildFailed:
+        _explain_empty_staging(settings)
+        raise
+
+
+def _explain_empty_staging(settings: Settings) -> None:
+    """When no event survived staging, say so (dbt's own failure is then a confusing downstream test)."""
+    from segflow.warehouse import connect, table_exists
+
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, "staging", "base_raw__events"):
+            return
+        staged = con.execute("select count(*) from staging.base_raw__events where delivery_status = 'first'"
+                             ).fetchall()[0][0]
+        if staged:
+            return
+        reasons = con.execute("select coalesce(quarantine_reason, delivery_status), count(*) "
+                              "from staging.base_raw__events group by 1 order by 2 desc").fetchall()
+    detail = ", ".join(f"{reason} {count}" for reason, count in reasons)
+    raise BuildFailed(f"No event passed staging: every loaded event row was quarantined ({detail}). Check the "
+                      "source's mapping with `segflow mapping check`, fix it and reload with `segflow load FILE "
+                      "--mapping M --replace`; the rows are in staging.stg_raw__events_quarantine.")
 
 
 def docs(settings: Settings | None = None) -> Path:

@@ -231,16 +231,30 @@ def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, load_id
     return rejects, loaded, written, dropped
 
 
-def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> FileResult:
+def _unload(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
+    """Remove everything one earlier load wrote (inside the caller's transaction)."""
+    for stream in canonical.STREAMS:
+        con.execute(f"delete from raw.{stream} where _load_id = ?", [load_id])
+    for table in ("load_rejects", "load_outputs"):
+        con.execute(f"delete from meta.{table} where load_id = ?", [load_id])
+    con.execute("delete from meta.load_manifest where load_id = ?", [load_id])
+
+
+def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool = False) -> FileResult:
+    """Load one file in one transaction. With ``replace``, a file loaded before (same bytes) is loaded again:
+    its earlier rows are removed in the same transaction, so a failed reload leaves the earlier load intact."""
     path, mapping = delivery.path, delivery.mapping
     result = FileResult(file=path.name, source=delivery.source, status="rejected")
     checksum = _sha256(path)
-    if con.execute("select 1 from meta.load_manifest where checksum = ?", [checksum]).fetchall():
+    earlier = con.execute("select load_id from meta.load_manifest where checksum = ?", [checksum]).fetchall()
+    if earlier and not replace:
         result.status, result.reason = "skipped", "already loaded (same checksum)"
         return result
     load_id = f"{delivery.source}:{checksum[:16]}"
     con.execute("begin transaction")
     try:
+        for (old,) in earlier:
+            _unload(con, old)
         rejects, loaded, written, dropped = _stage_and_write(con, delivery, load_id)
         if rejects:
             con.executemany("insert into meta.load_rejects values (?, ?, ?, ?, ?, ?)",
@@ -275,13 +289,13 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> FileResult:
     return result
 
 
-def _run(settings: Settings, deliveries: list[Delivery], unusable: list[FileResult], stop_on_mapping_error: bool
-         ) -> LoadReport:
+def _run(settings: Settings, deliveries: list[Delivery], unusable: list[FileResult], stop_on_mapping_error: bool,
+         replace: bool = False) -> LoadReport:
     report = LoadReport(files=list(unusable))
     with connect(settings) as con:
         ensure_schema(con)
         for delivery in deliveries:
-            result = load_file(con, delivery)
+            result = load_file(con, delivery, replace=replace)
             report.files.append(result)
             if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
                 _record_rejected_files(con, report)
@@ -298,16 +312,17 @@ def load_landing(settings: Settings | None = None, until: date | None = None) ->
 
 
 def load_paths(paths: list[Path], mapping_file: Path | None = None, settings: Settings | None = None,
-               stream: str = "events") -> LoadReport:
+               stream: str = "events", replace: bool = False) -> LoadReport:
     """Load the given files with one mapping (or as canonical ``stream`` files); stops at the first file the
-    mapping does not fit (that file is not written)."""
+    mapping does not fit (that file is not written). ``replace`` reloads files loaded before (e.g. after a
+    mapping fix), removing what their earlier load wrote."""
     settings = settings or get_settings()
     mapping = load_mapping(mapping_file) if mapping_file else canonical_mapping(stream)
     missing = [str(p) for p in paths if not Path(p).is_file()]
     if missing:
         raise InputError(f"no such file: {', '.join(missing)}")
     deliveries = [Delivery(mapping.name, Path(p).resolve(), mapping) for p in paths]
-    return _run(settings, deliveries, [], stop_on_mapping_error=True)
+    return _run(settings, deliveries, [], stop_on_mapping_error=True, replace=replace)
 
 
 def _record_rejected_files(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:

@@ -53,10 +53,16 @@ def _findings(con: duckdb.DuckDBPyConnection, stream: str) -> list[str]:
     out = []
     checks: list[tuple[str, str]] = [(f"{c} is empty", f"{c} is null") for c in canonical.REQUIRED[stream]]
     if stream in canonical.IDENTITY_ANY:
-        checks.append(("no user_id or anonymous_id", "user_id is null and anonymous_id is null"))
+        checks.append(("no user_id, anonymous_id or email",
+                       "user_id is null and anonymous_id is null and email is null"))
         known = ", ".join(f"'{t}'" for t in sorted(_event_types()))
         checks.append(("event_type is not a canonical type (see dbt_project/seeds/event_types.csv)",
                        f"event_type is not null and lower(trim(event_type)) not in ({known})"))
+        checks.append(("quantity is not a whole number (staging quarantines it as invalid_number)",
+                       "quantity is not null and not regexp_full_match(trim(quantity), '[+-]?[0-9]+')"))
+        for column in ("price", "revenue", "scroll_depth", "time_on_page_s"):
+            checks.append((f"{column} is not a number (e.g. a decimal comma: use replace({column}, ',', '.'))",
+                           f"{column} is not null and try_cast(trim({column}) as double) is null"))
     for column in canonical.columns(stream):
         if column in canonical.TIMESTAMP_COLUMNS:
             checks.append((f"{column} does not parse as a timestamp",
@@ -70,19 +76,27 @@ def _findings(con: duckdb.DuckDBPyConnection, stream: str) -> list[str]:
             names = [c for (c,) in con.execute("select column_name from (describe _mapped)").fetchall()
                      if c != "_source_row"]
             shown = {k: v for k, v in zip(names, example, strict=True) if v is not None}
-            out.append(f"{count} of the sampled rows: {label} (first: row {first}, {shown})")
+            fields = ", ".join(f"{k}={v}" for k, v in shown.items())
+            out.append(f"{count} of the sampled rows: {label} (first: row {first}: {fields})")
     return out
 
 
 def check(mapping_file: Path, data_file: Path, preview_rows: int = 5) -> CheckResult:
-    from segflow.jobs.load import _reader
-    from segflow.sources.readers import READERS, file_format, read_builtin
-
     mapping: Mapping = load_mapping(mapping_file)
     data_file = Path(data_file)
     if not data_file.is_file():
         raise InputError(f"no such file: {data_file}")
     con = duckdb.connect()
+    try:
+        return _check(con, mapping, data_file, preview_rows)
+    finally:
+        con.close()
+
+
+def _check(con: duckdb.DuckDBPyConnection, mapping: Mapping, data_file: Path, preview_rows: int) -> CheckResult:
+    from segflow.jobs.load import _reader
+    from segflow.sources.readers import READERS, file_format, read_builtin
+
     result = CheckResult(mapping=mapping.name, stream=mapping.stream, file=data_file.name, rows_checked=0)
     if mapping.format in ("segment", "ga4"):
         from segflow.sources.formats import ADAPTERS
@@ -107,7 +121,10 @@ def check(mapping_file: Path, data_file: Path, preview_rows: int = 5) -> CheckRe
     if mapping.format == "canonical":
         raise InputError("a canonical stream needs no mapping check; `segflow load` reports missing columns")
     select = compile_select(mapping, incoming, file_name=data_file.name)
-    bad = timestamp_failures(con, mapping)
+    try:
+        bad = timestamp_failures(con, mapping)
+    except duckdb.Error as exc:
+        raise MappingError(f"the mapping does not run on {data_file.name}: {str(exc).splitlines()[0]}") from None
     if bad:
         target, row, text = bad[0]
         raise MappingError(f"{target} matches no row (first offending row {row}: {text!r}); check its "

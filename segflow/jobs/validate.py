@@ -31,6 +31,22 @@ create table if not exists meta.dq_results (
 """
 
 
+# which setting moves the bound of a failed expectation (business thresholds a deployment may need to change)
+_SETTINGS = {
+    ("staged_events", "expect_table_row_count_to_be_between"): ("SEGFLOW_MIN_EVENTS", "min_events"),
+    ("customer_features", "expect_table_row_count_to_be_between"): ("SEGFLOW_MIN_CUSTOMERS", "min_customers"),
+    ("staged_events", "quantity"): ("SEGFLOW_DQ_MAX_QUANTITY", "max_quantity"),
+    ("staged_events", "price"): ("SEGFLOW_DQ_MAX_PRICE", "max_price"),
+    ("staged_events", "customer_id"): ("SEGFLOW_DQ_MIN_IDENTIFIED_SHARE", "min_identified_share"),
+}
+
+
+def _hints(failed: dict[str, str], parameters: dict) -> str:
+    hints = [f"{variable} is {parameters[key]}" for (suite, needle), (variable, key) in _SETTINGS.items()
+             if suite in failed and needle in failed[suite]]
+    return f" Thresholds involved: {', '.join(hints)}." if hints else ""
+
+
 @dataclass
 class GateResult:
     as_of: datetime | None
@@ -88,6 +104,6 @@ def validate(settings: Settings | None = None, as_of: datetime | None = None, ra
                                 for n, s in summaries.items()})
     if raise_on_failure and not result.success:
         failed = {n: s["failures"] for n, s in result.suites.items() if not s["success"]}
-        raise GateFailed(f"Data-quality gate failed as of {as_of:%Y-%m-%d %H:%M}: {json.dumps(failed)}. "
-                         f"Details: {out_dir}")
+        raise GateFailed(f"Data-quality gate failed as of {as_of:%Y-%m-%d %H:%M}: {json.dumps(failed)}."
+                         f"{_hints(failed, parameters)} Details: {out_dir}")
     return result

@@ -24,7 +24,8 @@ EVENT_COLUMNS = (
     "received_at",         # when the collector received it (defaults to occurred_at when absent)
     "anonymous_id",        # device / cookie / app-instance id
     "user_id",             # the customer id of a logged-in user
-    "email",               # plain e-mail address: pseudonymized in staging, never stored past raw
+    "email",               # plain e-mail address: pseudonymized in staging, never stored past raw; identifies a
+                           # customer when the source has no user id (map it here, never to user_id)
     "session_hint",        # the source's own session id (kept for comparison; segflow sessionizes itself)
     "channel",             # web | app | email | support | store | other
     "page_url",
@@ -66,8 +67,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "consent": ("customer_id", "purpose", "granted"),
     "identities": ("user_id",),
 }
-# a row needs at least one of these
-IDENTITY_ANY: dict[str, tuple[str, ...]] = {stream: ("user_id", "anonymous_id") for stream in EVENT_STREAMS}
+# a row needs at least one of these (an e-mail alone identifies a customer: staging pseudonymizes it into the
+# user id "email:<hash>", so a plain address never becomes a customer id)
+IDENTITY_ANY: dict[str, tuple[str, ...]] = {stream: ("user_id", "anonymous_id", "email") for stream in EVENT_STREAMS}
 
 # What staging accepts as a timestamp (the dbt macro iso_timestamp_pattern holds the same expression; a test
 # keeps them equal): ISO-8601 date, optional time and fraction, optional Z / UTC / offset. Engines accept more

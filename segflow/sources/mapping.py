@@ -106,10 +106,22 @@ class Mapping(BaseModel):
     format: Literal[FORMATS] = Field(
         "csv", description="File format; segment and ga4 are built in (no columns needed).")
     csv: CsvOptions = Field(default_factory=CsvOptions)
-    timezone: str = Field("UTC", description="IANA zone of timestamps without an offset.")
+    timezone: str = Field("UTC", description="IANA zone of timestamps without an offset (e.g. Europe/Berlin).")
     columns: dict[str, str | ColumnSpec] = Field(default_factory=dict)
     event_id: EventIdSpec | None = None
     file_pattern: str = Field("*", description="Glob of the files this mapping reads in a landing folder.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)"
+                             ) from None
+        return value
 
     @field_validator("columns")
     @classmethod
@@ -194,7 +206,7 @@ def load_mapping(path: Path) -> Mapping:
         parts = []
         for err in exc.errors()[:5]:
             where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            parts.append(f"{where}: {err['msg']}")
+            parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         raise MappingError(f"{path.name}: " + "; ".join(parts)) from None
 
 
@@ -234,7 +246,8 @@ class _ExprCompiler:
         try:
             tree = parse_expr(text)
         except SyntaxError as exc:
-            raise MappingError(f"expression {text!r} is not valid ({exc.msg})") from None
+            hint = " - compare with ==, not =" if re.search(r"[^=!<>]=[^=]", text) else ""
+            raise MappingError(f"expression {text!r} is not valid ({exc.msg}){hint}") from None
         return self._text(tree.body)
 
     def _text(self, node: ast.AST) -> str:
@@ -242,6 +255,8 @@ class _ExprCompiler:
         if isinstance(node, ast.Constant):
             return _literal(node.value)
         if isinstance(node, ast.Name):
+            if node.id.lower() in ("null", "none"):
+                return "null"
             return self.resolve(node.id)
         if isinstance(node, ast.Attribute):
             return self.resolve(_dotted(node))
@@ -379,7 +394,10 @@ def compile_select(mapping: Mapping, source_columns: list[str], relation: str = 
         elif spec is None:
             sql = "null"
         else:
-            sql = _column_sql(spec, target, compiler, resolve, mapping.timezone)
+            try:
+                sql = _column_sql(spec, target, compiler, resolve, mapping.timezone)
+            except MappingError as exc:
+                raise MappingError(f"columns.{target}: {exc}") from None
         selects.append(f"cast({sql} as varchar) as {_quote(target)}")
     return f"select {relation}._source_row, " + ", ".join(selects) + f" from {relation}"
 

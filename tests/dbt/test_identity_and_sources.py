@@ -269,3 +269,48 @@ def test_every_written_row_is_accounted_for(home, tree, request):
         group by m.file_name, m.rows_in_file""")}
     written = {relative.split("/")[-1]: len(rows) for relative, (_, rows) in tree.items()}
     assert audit == {name: (rows, rows) for name, rows in written.items()}
+
+
+EMAIL_HEADER = ("event_id", "event_type", "occurred_at", "email", "quantity", "price", "order_id")
+EMAIL_TREE = {
+    # an order export identified only by e-mail; one address also has a profile with a customer id
+    "orders/orders_2025-01-02.csv": (EMAIL_HEADER, [
+        ("M1", "purchase", "2025-01-02T10:00:00Z", "Kim@Example.org", "1", "10.00", "K1"),
+        ("M2", "purchase", "2025-01-03T10:00:00Z", "kim@example.org ", "2", "5.00", "K2"),
+        ("M3", "purchase", "2025-01-03T11:00:00Z", "lee@example.org", "1", "7.50", "K3"),
+    ]),
+    "customers/customers_2025-01-01.csv": (("customer_id", "email", "signup_at"), [
+        ("C900", "kim@example.org", "2024-12-01T00:00:00Z")]),
+}
+
+
+def test_an_export_identified_only_by_email_gets_pseudonymous_customers(tmp_path):
+    settings = built(tmp_path / "home", EMAIL_TREE, consent_policy="collected_under_consent")
+    customers = dict(query(settings, "select customer_id, frequency from marts.customer_features"))
+    lee = [c for c in customers if c != "C900"]
+    # Kim's two orders (e-mail in any case, padded) join her profile's customer id; Lee has no profile
+    assert customers["C900"] == 2 and len(lee) == 1 and customers[lee[0]] == 1
+    assert lee[0].startswith("email:") and len(lee[0]) == len("email:") + 32
+    # no plain address reaches any table past raw
+    with connect(settings, read_only=True) as con:
+        tables = con.execute("select table_schema || '.' || table_name from information_schema.tables "
+                             "where table_schema in ('staging', 'intermediate', 'marts')").fetchall()
+        for (table,) in tables:
+            text = con.execute(f"select count(*) from {table} t where cast(t as varchar) ilike '%@example.org%'"
+                               ).fetchone()[0]
+            assert text == 0, table
+
+
+def test_a_build_where_every_event_is_quarantined_says_so(tmp_path):
+    from segflow.errors import BuildFailed
+
+    tree = {"orders/orders_2025-01-02.csv": (EMAIL_HEADER, [
+        ("M1", "purchase", "2025-01-02T10:00:00Z", "a@example.org", "1", "19,90", "K1"),
+        ("M2", "purchase", "2025-01-03T10:00:00Z", "b@example.org", "1", "5,00", "K2")])}
+    settings = Settings(home=tmp_path / "home")
+    write_tree(settings, tree)
+    load_landing(settings)
+    with pytest.raises(BuildFailed) as err:
+        build(settings)  # no as-of: the run's bound comes from the (absent) staged events
+    assert "No event passed staging: every loaded event row was quarantined (invalid_number 2)" in str(err.value)
+    assert "--replace" in str(err.value)

@@ -68,6 +68,7 @@ def test_gate_job_records_results_and_raises(home_copy):
     with pytest.raises(GateFailed) as err:
         validate(strict, as_of=week_end(4))
     assert "customer_features" in str(err.value)
+    assert f"Thresholds involved: SEGFLOW_MIN_CUSTOMERS is {10**6}" in str(err.value)
     with connect(home_copy, read_only=True) as con:
         rows = con.execute("select suite, success from meta.dq_results where as_of = ? order by suite",
                            [week_end(4)]).fetchall()

@@ -296,7 +296,7 @@ def test_a_file_without_a_required_canonical_column_is_refused_with_advice(setti
     (_events_dir(settings) / "events_2025-01-01.csv").write_text(f"{header}\nx,y,z\n")
     (f,) = load_landing(settings).files
     assert f.status == "rejected" and f.rows_loaded == 0
-    expected = "user_id or anonymous_id" if missing == "user_id" else missing
+    expected = "user_id or anonymous_id or email" if missing == "user_id" else missing
     assert f"has no column {expected} of segflow's canonical 'events' schema" in f.reason
     assert "--mapping" in f.reason
     assert _query(settings, "select count(*) from raw.events")[0][0] == 0

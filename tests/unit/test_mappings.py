@@ -128,7 +128,7 @@ def test_a_mapping_that_does_not_fit_fails_before_writing(settings, tmp_path, ch
     ("name: x\nstream: events\ncolumns: {event_type: a, occurred_at: b, user_id: c}\n",
      "stream 'events' needs ['event_id']"),
     ("name: x\nstream: events\ncolumns: {event_id: a, event_type: a, occurred_at: b}\n",
-     "needs one of ['user_id', 'anonymous_id'] mapped"),
+     "needs one of ['user_id', 'anonymous_id', 'email'] mapped"),
     ("name: x\nformat: segment\ncolumns: {event_id: a}\n", "format 'segment' is built in"),
     ("name: x\nstream: events\ncolumns: {event_id: {column: a, value: b}}\n", "give exactly one of column, value"),
     ("name: x\nstream: nowhere\n", "stream: Input should be"),
@@ -170,6 +170,7 @@ def test_expression_language(expr, values, expected):
                                       "columns": {"customer_id": {"expr": expr}}})
     sql = compile_select(mapping, columns)
     assert con.execute(f"select customer_id from ({sql})").fetchone()[0] == expected
+    con.close()
 
 
 def test_whitespace_text_files_and_epoch_timestamps(settings, tmp_path):
@@ -226,7 +227,7 @@ def test_cli_mapping_check_prints_canonical_rows_and_findings(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mapping shop -> stream orders: 5 rows of orders.csv checked" in out
     assert "row 1: event_id=shop:" in out and "occurred_at=2010-12-01T08:26:00.000000Z" in out
-    assert "row 3:" not in out  # --rows 2
+    assert "\n  row 3:" not in out  # --rows 2
     assert "not used (not stored): Notes" in out
     assert "1 of the sampled rows: occurred_at does not parse as a timestamp (first: row 3" in out
 
@@ -247,8 +248,9 @@ def test_cli_mapping_schema_and_list(tmp_path, capsys):
     assert json.loads((tmp_path / "s.json").read_text()) == json_schema()
     capsys.readouterr()
     assert main(["mapping", "list"]) == 0
-    listed = capsys.readouterr().out.split()
-    assert [Path(p).name for p in listed] == [p.name for p in SHIPPED]
+    out = capsys.readouterr().out.splitlines()
+    assert [Path(line).name for line in out if not line.startswith(" ")] == [p.name for p in SHIPPED]
+    assert any(line.startswith("    cdnow -> stream orders (text): CDNOW purchase log") for line in out)
 
 
 def test_load_help_explains_the_feature_with_an_example(capsys):
@@ -273,3 +275,72 @@ def test_the_timestamp_rule_is_one_expression_in_python_and_dbt():
                      ("2025-01-02", True), ("2025-01-02T03:04:05+02:00", True), ("yesterday", False),
                      ("infinity", False), ("1700000000000", False), ("2025-13-45T25:61:00Z", False)):
         assert con.execute(f"select {parses('$v')}", {"v": text}).fetchone()[0] is ok, text
+    con.close()
+
+
+def test_replace_reloads_a_file_after_a_mapping_fix(settings, tmp_path):
+    data = _write(tmp_path / "orders.csv", ORDERS_CSV)
+    wrong = _write(tmp_path / "wrong.yml", ORDERS_MAPPING.replace("product_id: Sku", "product_id: Invoice"))
+    load_paths([data], wrong, settings)
+    assert _rows(settings, "select distinct product_id from raw.orders order by 1")[0] == ("536365",)
+    fixed = _write(tmp_path / "shop.yml", ORDERS_MAPPING)
+    (skipped,) = load_paths([data], fixed, settings).files
+    assert skipped.status == "skipped"  # same bytes: not loaded twice by accident
+    (again,) = load_paths([data], fixed, settings, replace=True).files
+    assert (again.status, again.rows_loaded) == ("loaded", 5)
+    assert _rows(settings, "select distinct product_id from raw.orders order by 1") == [("A1",), ("B2",)]
+    assert _rows(settings, "select count(*), count(distinct load_id) from meta.load_manifest") == [(1, 1)]
+    assert _rows(settings, "select count(*) from raw.orders") == [(5,)]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("if(starts_with(Invoice, 'C')", "if(Invoice = 'C'"), "columns.event_type: expression"),
+    (("if(starts_with(Invoice, 'C')", "if(Invoice = 'C'"), "compare with ==, not ="),
+    (("coalesce(Customer", "coalesce(Customerr"), "columns.user_id: column 'Customerr' is not in the file"),
+])
+def test_expression_errors_name_the_mapping_column_and_the_fix(settings, tmp_path, change, expected):
+    mapping = _write(tmp_path / "shop.yml", ORDERS_MAPPING.replace(*change))
+    with pytest.raises(MappingError) as err:
+        load_paths([_write(tmp_path / "orders.csv", ORDERS_CSV)], mapping, settings)
+    assert expected in str(err.value)
+
+
+def test_null_is_a_constant():
+    from segflow.sources.mapping import Mapping
+
+    mapping = Mapping.model_validate({"name": "t", "stream": "customers",
+                                      "columns": {"customer_id": {"expr": "coalesce(a, null, NULL, None, 'x')"}}})
+    con = duckdb.connect()
+    con.execute("create table _incoming as select cast(null as varchar) as a, 1 as _source_row")
+    assert con.execute(f"select customer_id from ({compile_select(mapping, ['a'])})").fetchone()[0] == "x"
+    con.close()
+
+
+def test_time_zones_are_checked(tmp_path):
+    with pytest.raises(MappingError) as err:
+        load_mapping(_write(tmp_path / "tz.yml", ORDERS_MAPPING.replace("Europe/London", "Europe/Londn")))
+    assert "timezone: 'Europe/Londn' is not an IANA time zone" in str(err.value)
+    assert "Value error" not in str(err.value)
+
+
+def test_mapping_check_flags_decimal_commas_and_an_email_only_export_is_valid(tmp_path, capsys):
+    mapping = _write(tmp_path / "m.yml", """\
+name: eshop
+stream: orders
+format: csv
+csv: {delimiter: ";"}
+columns:
+  event_id: Nr
+  event_type: {value: purchase}
+  occurred_at: {column: Datum, timestamp_format: "%d.%m.%Y %H:%M"}
+  price: Preis
+  quantity: Menge
+  email: Mail
+""")
+    data = _write(tmp_path / "e.csv", "Nr;Datum;Preis;Menge;Mail\n1;31.12.2024 14:05;19,90;1;a@x.de\n"
+                                      "2;01.01.2025 09:00;5.00;2;b@x.de\n")
+    assert main(["mapping", "check", str(mapping), str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "1 of the sampled rows: price is not a number (e.g. a decimal comma: use replace(price, ',', '.'))" in out
+    assert "(first: row 1: " in out
+    assert "no user_id, anonymous_id or email" not in out  # the e-mail identifies the customer

@@ -7,7 +7,8 @@
 --     segflow__identity_max_links (a bad id such as a placeholder e-mail): then it is cut and reported;
 --   * a component larger than segflow__identity_max_component_size is not merged (each user stays itself)
 --     and is reported.
--- The canonical customer id is the smallest user id of the component, so it is deterministic.
+-- The canonical customer id is the smallest user id of the component (a source's own id before a pseudonymous
+-- 'email:' id), so it is deterministic.
 with
 
 edges as (
@@ -68,8 +69,12 @@ user_links as (
 
 components as (
 
-    -- every user reachable from each user; the component id is the smallest user id reachable
-    select user_id, min(root_id) as component_id
+    -- every user reachable from each user; the component id is the smallest user id reachable, a source's own
+    -- id before a pseudonymous 'email:' id
+    select
+        user_id,
+        ltrim(min(case when root_id like 'email:%' then {{ dbt.concat(["'~'", "root_id"]) }} else root_id end), '~')
+            as component_id
     from (
         with recursive walk (user_id, root_id) as (
             select user_id, user_id from user_nodes

@@ -1,4 +1,5 @@
--- One row per event: the first valid delivery of each event_id from every event stream.
+-- One row per event: the first valid delivery of each event_id from every event stream. An event identified
+-- only by an e-mail gets the pseudonymous user id 'email:<hash>' (the address itself stays in raw).
 with
 
 classified as (
@@ -14,8 +15,9 @@ select
     event_name,
     event_group,
     anonymous_id,
-    user_id,
-    {{ pseudonymize('email') }} as email_hash,
+    coalesce(user_id, case when email_hash is not null then {{ dbt.concat(["'email:'", 'email_hash']) }} end)
+        as user_id,
+    email_hash,
     session_hint,
     channel,
     page_url,

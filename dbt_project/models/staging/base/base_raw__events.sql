@@ -37,7 +37,8 @@ texts as (
         {{ clean_text('source.event_name') }} as event_name,
         {{ clean_text('source.anonymous_id') }} as anonymous_id,
         {{ clean_text('source.user_id') }} as user_id,
-        lower({{ clean_text('source.email') }}) as email,
+        -- pseudonymized at once: the address itself never leaves the raw layer
+        {{ pseudonymize(clean_text('source.email')) }} as email_hash,
         {{ clean_text('source.session_hint') }} as session_hint,
         lower({{ clean_text('source.channel') }}) as channel,
         {{ clean_text('source.page_url') }} as page_url,
@@ -107,7 +108,8 @@ classified as (
             when event_types.event_type is null then 'unknown_event_type'
             when typed.occurred_at is null or (typed.received_at_text is not null and typed.received_at_parsed is null)
                 then 'invalid_timestamp'
-            when typed.anonymous_id is null and typed.user_id is null then 'missing_identity'
+            when typed.anonymous_id is null and typed.user_id is null and typed.email_hash is null
+                then 'missing_identity'
             when (typed.scroll_depth_text is not null and typed.scroll_depth is null)
                 or (typed.time_on_page_text is not null and typed.time_on_page_seconds is null)
                 or (typed.quantity_text is not null and typed.quantity_as_delivered is null)
@@ -137,7 +139,7 @@ hashed as (
         classified.*,
         -- what the event says (delivery bookkeeping and received_at left out): equal content = duplicate
         {{ surrogate_key([
-            'event_type', 'event_name', 'anonymous_id', 'user_id', 'email', 'session_hint', 'channel', 'page_url',
+            'event_type', 'event_name', 'anonymous_id', 'user_id', 'email_hash', 'session_hint', 'channel', 'page_url',
             'page_type', 'referrer', 'product_id', 'category', 'currency', 'order_id', 'original_order_id',
             'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'occurred_at', 'scroll_depth',
             'time_on_page_seconds', 'quantity', 'price', 'revenue'
