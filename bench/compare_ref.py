@@ -46,6 +46,18 @@ else:
 """
 
 
+GENERATE = """
+import sys
+sys.path.insert(0, {root!r})
+from datetime import date
+from pathlib import Path
+from segflow.sources.generator import GeneratorConfig, generate
+report = generate(GeneratorConfig(customers={customers}, days={days}, start=date.fromisoformat({start!r})),
+                  Path({data!r}) / "landing", Path({data!r}) / "truth")
+print(report.events_delivered)
+"""
+
+
 def _measure(root: Path, home: Path, step: str, as_of: datetime) -> tuple[float, float]:
     code = CHILD.format(root=str(root), home=str(home), as_of=as_of.isoformat(), step=step)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFLOW_")}
@@ -66,9 +78,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from segflow.sources.generator import GeneratorConfig, generate
-
     as_of = datetime.combine(START + timedelta(days=args.days), datetime.min.time())
     with tempfile.TemporaryDirectory(prefix="segflow-compare-") as tmp:
         tmp = Path(tmp)
@@ -77,9 +86,12 @@ def main() -> None:
                        check=True)
         try:
             data = tmp / "data"
-            report = generate(GeneratorConfig(customers=args.customers, days=args.days, start=START),
-                              data / "landing", data / "truth")
-            print(f"{report.events_delivered:,} event rows; ref {args.ref} vs current, {args.repeats} runs each")
+            # generated in a child process: a forked child inherits the parent's peak RSS, so the parent stays small
+            events = int(subprocess.run(
+                [sys.executable, "-c", GENERATE.format(root=str(ROOT), data=str(data), customers=args.customers,
+                                                        days=args.days, start=START.isoformat())],
+                check=True, capture_output=True, text=True).stdout.strip())
+            print(f"{events:,} event rows; ref {args.ref} vs current, {args.repeats} runs each")
             results: dict[str, dict[str, list[tuple[float, float]]]] = {"ref": {}, "current": {}}
             for run in range(args.repeats):
                 for label, root in (("ref", ref_root), ("current", ROOT)):
@@ -94,7 +106,7 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(ref_root)], check=False)
     lines = [f"\n### Current vs {args.ref} — {datetime.now():%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-             f"{report.events_delivered:,} event rows ({args.customers:,} customers × {args.days} days), "
+             f"{events:,} event rows ({args.customers:,} customers × {args.days} days), "
              f"medians of {args.repeats} alternating runs\n",
              "| step | ref wall (s) | current wall (s) | ratio | ref peak RSS (MB) | current peak RSS (MB) |",
              "|---|---|---|---|---|---|"]
