@@ -7,6 +7,7 @@ demo's Airflow home, so pointing it at an empty folder gives a clean, independen
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
     dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
     dbt_threads: int = 2
     session_timeout_minutes: int = Field(30, ge=1, description="Inactivity gap that ends a session.")
+    clock_skew_minutes: int = Field(
+        60, ge=0, description="An event dated later than its file's load time by more than this is quarantined "
+        "(implausible_timestamp); it never moves the build's as-of bound.")
+    min_event_date: date = Field(
+        date(1980, 1, 1), description="Events dated before this are quarantined (implausible_timestamp): catches "
+        "epoch-zero and 0001-01-01 defaults. Lower it for older history.")
     recent_window_days: int = Field(28, ge=1, description="Window of the 'recent activity' features (e.g. "
                                     "sessions_28d).")
     pii_salt: str = Field("segflow-demo-salt", description="Salt for pseudonymizing e-mail addresses.")

@@ -115,6 +115,18 @@
     {{ return(['events', 'orders', 'support_tickets', 'email_events']) }}
 {%- endmacro %}
 
+{#- A fingerprint of a row's values (NULL-safe) for equality checks within one engine: DuckDB's native hash is
+    several times cheaper than md5 over the concatenated text. -#}
+{% macro content_fingerprint(columns) -%}
+    {{ return(adapter.dispatch('content_fingerprint', 'segflow')(columns)) }}
+{%- endmacro %}
+{% macro default__content_fingerprint(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+{% macro postgres__content_fingerprint(columns) -%}
+    {{ surrogate_key(columns) }}
+{%- endmacro %}
+
 {#- Pseudonymize an identifier (e-mail): salted hash of the lower-cased text, NULL stays NULL. -#}
 {% macro pseudonymize(expr) -%}
     case when {{ expr }} is not null

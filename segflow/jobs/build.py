@@ -54,6 +54,8 @@ def dbt_vars(settings: Settings, as_of: datetime | None) -> dict:
         "segflow__as_of": as_of.strftime("%Y-%m-%d %H:%M:%S") if as_of else None,
         "segflow__session_timeout_minutes": settings.session_timeout_minutes,
         "segflow__recent_window_days": settings.recent_window_days,
+        "segflow__clock_skew_minutes": settings.clock_skew_minutes,
+        "segflow__min_event_date": settings.min_event_date.isoformat(),
         "segflow__pii_salt": settings.pii_salt,
         "segflow__consent_default": settings.consent_policy == "collected_under_consent",
         "segflow__identity_max_links": settings.identity_max_links,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -81,6 +81,11 @@ class LoadReport:
                 "files_rejected": self.count("rejected"), "files_ignored": self.count("ignored"),
                 "rows_loaded": self.rows_loaded, "rows_rejected": self.rows_rejected,
                 "files": [asdict(f) for f in self.files]}
+
+
+def _utc_now() -> datetime:
+    """The load's own time (UTC, naive like every warehouse timestamp): when the file was delivered to us."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def canonical_mapping(stream: str) -> Mapping:
@@ -270,7 +275,7 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
              _reader(mapping, path) if mapping.format not in ("segment", "ga4") else mapping.format,
              None if mapping.format == "canonical" else mapping.name,
              None if mapping.format == "canonical" else mapping.checksum(), partition_date(path),
-             loaded + len(rejects), loaded, len(rejects), ", ".join(dropped) or None, datetime.now()])
+             loaded + len(rejects), loaded, len(rejects), ", ".join(dropped) or None, _utc_now()])
         con.execute("commit")
     except MappingError as exc:
         con.execute("rollback")
@@ -331,4 +336,4 @@ def _record_rejected_files(con: duckdb.DuckDBPyConnection, report: LoadReport) -
         if f.status in ("rejected", "ignored"):
             con.execute("delete from meta.file_rejects where file_name = ? and source = ?", [f.file, f.source])
             con.execute("insert into meta.file_rejects values (?, ?, ?, ?)",
-                        [f.file, f.source, f.reason, datetime.now()])
+                        [f.file, f.source, f.reason, _utc_now()])

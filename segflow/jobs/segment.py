@@ -317,8 +317,9 @@ def publish(settings: Settings | None = None, as_of: datetime | None = None) -> 
     tmp = target.with_suffix(".csv.tmp")
     frame.to_csv(tmp, index=False)
     tmp.replace(target)  # atomic: a reader never sees half a file
-    shutil.copyfile(target, out_dir / "latest.csv.tmp")
-    (out_dir / "latest.csv.tmp").replace(out_dir / "latest.csv")
+    if last_good is None or as_of >= last_good:  # re-publishing an older week never moves `latest` back
+        shutil.copyfile(target, out_dir / "latest.csv.tmp")
+        (out_dir / "latest.csv.tmp").replace(out_dir / "latest.csv")
     with connect(settings) as con:
         ensure_schema(con)
         con.execute("begin transaction")

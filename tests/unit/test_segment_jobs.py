@@ -107,3 +107,17 @@ def test_publish_requires_gate_and_accepted_model(home_copy):
     assert latest.read_bytes() == before
     with connect(home_copy, read_only=True) as con:
         assert table_fingerprint(con, "ml.publications")[0] == 1
+
+
+def test_republishing_an_older_week_never_moves_latest_back(home_copy):
+    for weeks in (4, 5):
+        if weeks == 5:
+            build(home_copy, as_of=week_end(5))
+        validate(home_copy, as_of=week_end(weeks))
+        recluster(home_copy, as_of=week_end(weeks))
+    week5 = publish(home_copy, as_of=week_end(5))
+    latest = home_copy.exports_dir / "segments" / "latest.csv"
+    assert latest.read_bytes() == open(week5.path, "rb").read()
+    week4 = publish(home_copy, as_of=week_end(4))  # e.g. an operator re-runs an older interval
+    assert open(week4.path, "rb").read() != latest.read_bytes()
+    assert latest.read_bytes() == open(week5.path, "rb").read()

@@ -42,10 +42,24 @@ numbered as (
         ) as session_number
     from flagged
 
+),
+
+sessions as (
+
+    -- a session is named after its person and its first event, never after its position in the person's
+    -- history: a late event earlier in that history does not rename the sessions after it
+    select
+        *,
+        first_value(event_id) over (
+            partition by person_key, session_number order by occurred_at, event_id
+            rows between unbounded preceding and unbounded following
+        ) as first_event_id
+    from numbered
+
 )
 
 select
-    {{ surrogate_key(['person_key', 'session_number']) }} as session_id,
+    {{ surrogate_key(['person_key', 'first_event_id']) }} as session_id,
     event_id,
     customer_id,
     person_key,
@@ -64,4 +78,4 @@ select
     is_cart_event,
     is_session_start,
     occurred_at
-from numbered
+from sessions

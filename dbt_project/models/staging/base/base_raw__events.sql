@@ -18,7 +18,7 @@ source as (
 
 manifest as (
 
-    select load_id, load_seq from {{ source('meta', 'load_manifest') }}
+    select load_id, load_seq, loaded_at from {{ source('meta', 'load_manifest') }}
 
 ),
 
@@ -63,7 +63,8 @@ texts as (
         source._load_id,
         source._source_file,
         source._source_row,
-        manifest.load_seq as _load_seq
+        manifest.load_seq as _load_seq,
+        manifest.loaded_at as _loaded_at
     from source
     left join manifest
         on source._load_id = manifest.load_id
@@ -108,6 +109,12 @@ classified as (
             when event_types.event_type is null then 'unknown_event_type'
             when typed.occurred_at is null or (typed.received_at_text is not null and typed.received_at_parsed is null)
                 then 'invalid_timestamp'
+            -- an event cannot happen after the file that carries it was delivered (beyond clock skew), nor
+            -- before the configured start of plausible data (epoch-zero and 0001-01-01 defaults)
+            when typed.occurred_at > {{ dbt.dateadd('minute', var('segflow__clock_skew_minutes'), 'typed._loaded_at') }}
+                or typed.received_at_parsed > {{ dbt.dateadd('minute', var('segflow__clock_skew_minutes'), 'typed._loaded_at') }}
+                or typed.occurred_at < cast('{{ var('segflow__min_event_date') }}' as {{ dbt.type_timestamp() }})
+                then 'implausible_timestamp'
             when typed.anonymous_id is null and typed.user_id is null and typed.email_hash is null
                 then 'missing_identity'
             when (typed.scroll_depth_text is not null and typed.scroll_depth is null)
@@ -138,7 +145,7 @@ hashed as (
     select
         classified.*,
         -- what the event says (delivery bookkeeping and received_at left out): equal content = duplicate
-        {{ surrogate_key([
+        {{ content_fingerprint([
             'event_type', 'event_name', 'anonymous_id', 'user_id', 'email_hash', 'session_hint', 'channel', 'page_url',
             'page_type', 'referrer', 'product_id', 'category', 'currency', 'order_id', 'original_order_id',
             'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'occurred_at', 'scroll_depth',
@@ -150,21 +157,18 @@ hashed as (
 
 ranked as (
 
+    -- one window pass: the delivery's rank among the event's valid (or invalid) deliveries, and the content of
+    -- the first of them
     select
         hashed.*,
-        row_number() over (
-            partition by event_id, quarantine_reason is null
-            order by _load_seq, _load_id, _source_row
-        ) as delivery_rank
+        row_number() over deliveries as delivery_rank,
+        first_value(content_hash) over deliveries as first_content_hash
     from hashed
-
-),
-
-first_content as (
-
-    select event_id, content_hash as first_content_hash
-    from ranked
-    where quarantine_reason is null and delivery_rank = 1
+    window deliveries as (
+        partition by event_id, quarantine_reason is null
+        order by _load_seq, _load_id, _source_row
+        rows between unbounded preceding and unbounded following
+    )
 
 )
 
@@ -173,9 +177,7 @@ select
     case
         when ranked.quarantine_reason is not null then 'invalid'
         when ranked.delivery_rank = 1 then 'first'
-        when ranked.content_hash = first_content.first_content_hash then 'duplicate'
+        when ranked.content_hash = ranked.first_content_hash then 'duplicate'
         else 'conflict'
     end as delivery_status
 from ranked
-left join first_content
-    on ranked.event_id = first_content.event_id

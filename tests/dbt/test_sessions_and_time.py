@@ -1,0 +1,66 @@
+"""Session ids that never change once issued, and event times that cannot be true.
+
+Hand-made files, a real load and two real dbt builds: the second adds a late event earlier in a person's
+history, an event dated after its file was delivered (2099) and one dated at the epoch (1970).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+
+import pytest
+
+from segflow.jobs.build import build
+from segflow.jobs.load import load_landing
+from segflow.settings import Settings
+from segflow.warehouse import connect
+
+pytestmark = pytest.mark.slow
+
+HEADER = ("event_id", "event_type", "occurred_at", "user_id")
+
+
+def _write(settings: Settings, name: str, rows: list[tuple]) -> None:
+    path = settings.landing_dir / "events" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+
+
+def _sessions(settings: Settings) -> dict[str, str]:
+    """first event of each session -> session id"""
+    with connect(settings, read_only=True) as con:
+        return dict(con.execute("select min_by(event_id, occurred_at), session_id from "
+                                "intermediate.int_events_sessionized group by session_id").fetchall())
+
+
+def test_late_events_do_not_rename_later_sessions_and_impossible_times_are_quarantined(tmp_path):
+    settings = Settings(home=tmp_path / "home")
+    _write(settings, "events_2025-01-03.csv", [
+        ("e1", "page_view", "2025-01-02T10:00:00Z", "U1"), ("e2", "page_view", "2025-01-02T10:10:00Z", "U1"),
+        ("e3", "page_view", "2025-01-03T10:00:00Z", "U1"), ("f1", "page_view", "2025-01-02T09:00:00Z", "U2")])
+    load_landing(settings)
+    build(settings)
+    before = _sessions(settings)
+    assert set(before) == {"e1", "e3", "f1"}
+
+    _write(settings, "events_2025-01-04.csv", [
+        ("e0", "page_view", "2025-01-01T08:00:00Z", "U1"),   # late: earlier in U1's history, its own session
+        ("x1", "page_view", "2099-01-01T00:00:00Z", "U1"),   # after its file was delivered
+        ("x2", "page_view", "1970-01-01T00:00:00Z", "U2")])  # an epoch-zero default
+    load_landing(settings)
+    build(settings)
+    after = _sessions(settings)
+    # every session issued before keeps its id; the late event got a session of its own
+    assert {k: after[k] for k in before} == before
+    assert set(after) == set(before) | {"e0"}
+    with connect(settings, read_only=True) as con:
+        quarantined = con.execute("select event_id, quarantine_reason from staging.stg_raw__events_quarantine "
+                                  "order by 1").fetchall()
+        as_of = con.execute("select as_of from intermediate.int_run_context").fetchone()[0]
+    assert quarantined == [("x1", "implausible_timestamp"), ("x2", "implausible_timestamp")]
+    # the default as-of is one second after the last plausible receipt: 2099 did not move it
+    assert as_of == datetime(2025, 1, 3, 10, 0, 1)
