@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     min_event_date: date = Field(
         date(1980, 1, 1), description="Events dated before this are quarantined (implausible_timestamp): catches "
         "epoch-zero and 0001-01-01 defaults. Lower it for older history.")
+    max_session_hours: float = Field(
+        24, gt=0, description="A session longer than this from first to last event is quarantined as "
+        "runaway_session (a bot, a stuck tracker) and kept out of fct_sessions.")
     recent_window_days: int = Field(28, ge=1, description="Window of the 'recent activity' features (e.g. "
                                     "sessions_28d).")
     pii_salt: str = Field("segflow-demo-salt", description="Salt for pseudonymizing e-mail addresses.")

@@ -54,6 +54,7 @@ def dbt_vars(settings: Settings, as_of: datetime | None) -> dict:
         "segflow__as_of": as_of.strftime("%Y-%m-%d %H:%M:%S") if as_of else None,
         "segflow__session_timeout_minutes": settings.session_timeout_minutes,
         "segflow__recent_window_days": settings.recent_window_days,
+        "segflow__max_session_hours": settings.max_session_hours,
         "segflow__clock_skew_minutes": settings.clock_skew_minutes,
         "segflow__min_event_date": settings.min_event_date.isoformat(),
         "segflow__pii_salt": settings.pii_salt,

@@ -1,13 +1,14 @@
 """Session ids that never change once issued, and event times that cannot be true.
 
 Hand-made files, a real load and two real dbt builds: the second adds a late event earlier in a person's
-history, an event dated after its file was delivered (2099) and one dated at the epoch (1970).
+history, an event dated after its file was delivered (2099) and one dated at the epoch (1970). A bot that
+never goes idle makes a runaway session, which is quarantined instead of counted.
 """
 
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -39,13 +40,23 @@ def _sessions(settings: Settings) -> dict[str, str]:
 
 def test_late_events_do_not_rename_later_sessions_and_impossible_times_are_quarantined(tmp_path):
     settings = Settings(home=tmp_path / "home")
+    # a bot that never goes idle: one event every 10 minutes for 30 hours (above the 24-hour maximum)
+    bot = [(f"b{i:03d}", "page_view", (datetime(2025, 1, 1) + timedelta(minutes=10 * i)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), "BOT") for i in range(181)]
     _write(settings, "events_2025-01-03.csv", [
         ("e1", "page_view", "2025-01-02T10:00:00Z", "U1"), ("e2", "page_view", "2025-01-02T10:10:00Z", "U1"),
-        ("e3", "page_view", "2025-01-03T10:00:00Z", "U1"), ("f1", "page_view", "2025-01-02T09:00:00Z", "U2")])
+        ("e3", "page_view", "2025-01-03T10:00:00Z", "U1"), ("f1", "page_view", "2025-01-02T09:00:00Z", "U2"),
+        *bot])
     load_landing(settings)
     build(settings)
     before = _sessions(settings)
-    assert set(before) == {"e1", "e3", "f1"}
+    assert set(before) == {"e1", "e3", "f1", "b000"}
+    with connect(settings, read_only=True) as con:
+        runaway = con.execute("select person_key, event_count, quarantine_reason "
+                              "from intermediate.int_sessions_quarantine").fetchall()
+        in_facts = con.execute("select person_key, count(*) from marts.fct_sessions group by 1 order by 1").fetchall()
+    assert runaway == [("BOT", 181, "runaway_session")]
+    assert in_facts == [("U1", 2), ("U2", 1)]  # the runaway session is not a session
 
     _write(settings, "events_2025-01-04.csv", [
         ("e0", "page_view", "2025-01-01T08:00:00Z", "U1"),   # late: earlier in U1's history, its own session

@@ -1,8 +1,19 @@
+-- One row per session; runaway sessions (int_sessions_quarantine) are left out.
 with
+
+runaway as (
+
+    select session_id from {{ ref('int_sessions_quarantine') }}
+
+),
 
 events as (
 
-    select * from {{ ref('int_events_sessionized') }}
+    select sessionized.*
+    from {{ ref('int_events_sessionized') }} as sessionized
+    left join runaway
+        on sessionized.session_id = runaway.session_id
+    where runaway.session_id is null
 
 ),
 
