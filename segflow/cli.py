@@ -8,7 +8,9 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 
+from segflow.cli_help import LOAD_HELP, MAPPING_HELP
 from segflow.errors import InputError, SegflowError
+from segflow.sources.canonical import STREAMS
 
 
 def _as_of(value: str | None) -> datetime | None:
@@ -141,7 +143,7 @@ def cmd_segment(args) -> None:
 
 
 def cmd_status(args) -> None:
-    from segflow.jobs.status import summary
+    from segflow.jobs.status import format_summary, summary
 
     data = summary()
     if args.json:
@@ -172,7 +174,7 @@ def cmd_airflow(args) -> None:
 
 def cmd_demo(args) -> None:
     from segflow import airflow_local
-    from segflow.jobs.status import summary
+    from segflow.jobs.status import format_summary, summary
     from segflow.settings import get_settings
     from segflow.sources.generator import GeneratorConfig, generate
 
@@ -226,115 +228,6 @@ Where to look next
                 DAGs segflow_elt and segflow_segments_weekly show the demo's runs (Grid view, task logs)
   dbt docs      make docs      -> lineage graph of staging -> intermediate -> marts
   status        .venv/bin/segflow status""")
-
-
-def format_summary(data: dict) -> str:
-    lines = ["", "segflow summary", "==============="]
-    load = data.get("load")
-    if load:
-        lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files")
-        lines.append(f"  loaded to raw    {load['rows_loaded']:>10,}")
-        lines.append(f"  rejected at load {load['rows_rejected_at_load']:>10,}  (unparseable lines, kept in "
-                     "meta.load_rejects)")
-    staging = data.get("staging")
-    if staging:
-        lines.append(f"  staged           {staging['rows_staged']:>10,}")
-        lines.append(f"  quarantined      {staging['rows_quarantined']:>10,}  "
-                     + ", ".join(f"{k} {v}" for k, v in staging["quarantine_reasons"].items()))
-        lines.append(f"  duplicates       {staging.get('rows_duplicate', 0):>10,}  (exact re-deliveries, dropped)")
-        lines.append("  accounting       " + ("balanced: every row staged, quarantined or a counted duplicate"
-                                            if staging["unbalanced_files"] == 0
-                                            else f"{staging['unbalanced_files']} files do NOT balance"))
-    marts = data.get("marts")
-    if marts:
-        lines.append(f"as of              {marts['as_of']}")
-        lines.append(f"events (deduped)   {marts['events']:>10,}")
-        lines.append(f"sessions           {marts['sessions']:>10,}")
-        lines.append(f"orders             {marts['orders']:>10,}")
-        lines.append(f"customers          {marts['customers']:>10,}  ({marts['customers_with_features']:,} with "
-                     "analytics consent, segmented)")
-    issues = data.get("identity_issues")
-    if issues:
-        lines.append("identity           " + ", ".join(f"{v} {k.replace('_', ' ')}s" for k, v in issues.items())
-                     + " (see intermediate.int_identity_issues)")
-    dq = data.get("data_quality")
-    if dq:
-        lines.append(f"data quality       {dq['verdict'].upper()}  (" + ", ".join(
-            f"{name}: {'pass' if s['success'] else 'FAIL ' + str(s['failures'])}" for name, s in dq["suites"].items())
-            + ")")
-    runs = data.get("segment_runs")
-    if runs:
-        latest = runs[-1]
-        lines.append(f"segment runs       {len(runs)}  (latest {latest['run_id']}: k={latest['k']}, "
-                     f"silhouette {latest['silhouette']:.3f}, {latest['status']})")
-    segments = data.get("segments")
-    if segments:
-        lines.append("segments")
-        for s in segments:
-            new = "  new" if s["is_new"] else ""
-            lines.append(f"  {s['segment_id']}  {s['name']:<36} {s['size']:>6,}  {s['share']:>6.1%}{new}")
-    drift = data.get("drift")
-    if drift:
-        psi = f", max PSI {drift['max_psi']:.3f}" if drift["max_psi"] is not None else ""
-        feats = f", drifted: {', '.join(drift['drifted_features'])}" if drift["drifted_features"] else ""
-        reference = f"vs {drift['reference_as_of']}" if drift["reference_as_of"] else "no earlier week to compare"
-        lines.append(f"drift              {drift['verdict'].upper()}  ({reference}{psi}{feats})")
-    pub = data.get("published")
-    if pub:
-        lines.append(f"published          {pub['rows']:,} customers as of {pub['as_of']} -> {pub['path']}")
-    ev = data.get("evaluation")
-    if ev:
-        lines.append(f"vs true personas   adjusted Rand index {ev['adjusted_rand_index']:.3f} "
-                     f"({ev['customers_compared']:,} customers; demo ground truth)")
-    return "\n".join(lines)
-
-
-STREAMS = ("events", "orders", "support_tickets", "email_events", "customers", "consent", "identities")
-
-LOAD_HELP = """\
-Load delivered files into the warehouse's raw tables. Each file is loaded once (by checksum); every record
-is loaded or rejected with its line number and reason (meta.load_rejects).
-
-Where files come from
-  $SEGFLOW_HOME/landing/<stream>/   files with segflow's canonical columns, for a stream:
-                                    events, orders, support_tickets, email_events, customers, consent, identities
-  $SEGFLOW_HOME/landing/<source>/   any export, described by <source>/_mapping.yml (scheduled runs use it)
-  segflow load FILE... --mapping M  files from anywhere, described by mapping M
-
-Built-in formats need only `format: segment` or `format: ga4` in the mapping (Segment spec JSON lines;
-GA4 BigQuery export rows as JSON lines or Parquet). Shipped mappings: `segflow mapping list`.
-
-A mapping (YAML; JSON Schema: `segflow mapping schema`) maps one export onto a canonical stream:
-
-  name: shop_orders
-  stream: orders
-  format: csv                       # csv | jsonl | parquet | text (whitespace) | segment | ga4
-  timezone: Europe/London           # zone of timestamps without an offset
-  columns:
-    order_id: InvoiceNo             # rename
-    occurred_at: {column: InvoiceDate, timestamp_format: "%m/%d/%Y %H:%M"}
-    event_type: {expr: "if(starts_with(InvoiceNo, 'C'), 'cancellation', 'purchase')"}
-    revenue: {expr: "Quantity * UnitPrice"}
-    channel: {value: store}         # constant
-    user_id: CustomerID
-  event_id: {hash: [InvoiceNo, StockCode, Quantity, InvoiceDate, CustomerID]}   # when there is no id
-
-Try it first: `segflow mapping check mapping.yml export.csv` prints what each canonical column will hold
-and which sampled rows staging would quarantine (unparseable timestamps or numbers, unknown event types).
-A mapping that does not fit a file (a missing column, a timestamp format that matches no row) fails before
-anything of that file is written, naming the column and the first offending row; single rows that do not
-fit are quarantined with a reason. Loaded with a wrong mapping? Fix it and load the file again with --replace.
-
-Expressions use Python syntax: == to compare, None (or null) for no value, 'text' in quotes,
-col('Name with spaces') for awkward column names. An export identified only by e-mail: map the address to
-`email` (never to user_id); staging pseudonymizes it into the customer id.
-"""
-
-MAPPING_HELP = """\
-  segflow mapping check MAPPING.yml FILE   apply the mapping to (a sample of) FILE and print the result
-  segflow mapping schema [--output F]      the JSON Schema of mapping files (for editors)
-  segflow mapping list                     the mappings shipped with segflow (REES46, CDNOW, examples)
-"""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,8 @@ from segflow.ddl import META_COLUMNS, ensure_schema
 from segflow.errors import InputError
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
-from segflow.sources.mapping import Mapping, MappingError, compile_select, load_mapping, timestamp_failures
+from segflow.sources.mapping import Mapping, MappingError, load_mapping
+from segflow.sources.mapping_sql import compile_select, timestamp_failures
 from segflow.sources.readers import READERS, file_format, read_builtin
 from segflow.warehouse import connect
 

@@ -16,14 +16,8 @@ import duckdb
 
 from segflow.errors import InputError
 from segflow.sources import canonical
-from segflow.sources.mapping import (
-    Mapping,
-    MappingError,
-    compile_select,
-    load_mapping,
-    parses,
-    timestamp_failures,
-)
+from segflow.sources.mapping import Mapping, MappingError, load_mapping
+from segflow.sources.mapping_sql import compile_select, parses, timestamp_failures
 
 SAMPLE_ROWS = 10_000
 

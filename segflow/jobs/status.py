@@ -95,3 +95,64 @@ def evaluate(settings: Settings | None = None) -> dict:
     merged = assigned.merge(truth, on="customer_id", how="inner")
     return {"adjusted_rand_index": round(float(adjusted_rand_score(merged["persona"], merged["segment_id"])), 4),
             "customers_compared": len(merged)}
+
+
+def format_summary(data: dict) -> str:
+    lines = ["", "segflow summary", "==============="]
+    load = data.get("load")
+    if load:
+        lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files")
+        lines.append(f"  loaded to raw    {load['rows_loaded']:>10,}")
+        lines.append(f"  rejected at load {load['rows_rejected_at_load']:>10,}  (unparseable lines, kept in "
+                     "meta.load_rejects)")
+    staging = data.get("staging")
+    if staging:
+        lines.append(f"  staged           {staging['rows_staged']:>10,}")
+        lines.append(f"  quarantined      {staging['rows_quarantined']:>10,}  "
+                     + ", ".join(f"{k} {v}" for k, v in staging["quarantine_reasons"].items()))
+        lines.append(f"  duplicates       {staging.get('rows_duplicate', 0):>10,}  (exact re-deliveries, dropped)")
+        lines.append("  accounting       " + ("balanced: every row staged, quarantined or a counted duplicate"
+                                            if staging["unbalanced_files"] == 0
+                                            else f"{staging['unbalanced_files']} files do NOT balance"))
+    marts = data.get("marts")
+    if marts:
+        lines.append(f"as of              {marts['as_of']}")
+        lines.append(f"events (deduped)   {marts['events']:>10,}")
+        lines.append(f"sessions           {marts['sessions']:>10,}")
+        lines.append(f"orders             {marts['orders']:>10,}")
+        lines.append(f"customers          {marts['customers']:>10,}  ({marts['customers_with_features']:,} with "
+                     "analytics consent, segmented)")
+    issues = data.get("identity_issues")
+    if issues:
+        lines.append("identity           " + ", ".join(f"{v} {k.replace('_', ' ')}s" for k, v in issues.items())
+                     + " (see intermediate.int_identity_issues)")
+    dq = data.get("data_quality")
+    if dq:
+        lines.append(f"data quality       {dq['verdict'].upper()}  (" + ", ".join(
+            f"{name}: {'pass' if s['success'] else 'FAIL ' + str(s['failures'])}" for name, s in dq["suites"].items())
+            + ")")
+    runs = data.get("segment_runs")
+    if runs:
+        latest = runs[-1]
+        lines.append(f"segment runs       {len(runs)}  (latest {latest['run_id']}: k={latest['k']}, "
+                     f"silhouette {latest['silhouette']:.3f}, {latest['status']})")
+    segments = data.get("segments")
+    if segments:
+        lines.append("segments")
+        for s in segments:
+            new = "  new" if s["is_new"] else ""
+            lines.append(f"  {s['segment_id']}  {s['name']:<36} {s['size']:>6,}  {s['share']:>6.1%}{new}")
+    drift = data.get("drift")
+    if drift:
+        psi = f", max PSI {drift['max_psi']:.3f}" if drift["max_psi"] is not None else ""
+        feats = f", drifted: {', '.join(drift['drifted_features'])}" if drift["drifted_features"] else ""
+        reference = f"vs {drift['reference_as_of']}" if drift["reference_as_of"] else "no earlier week to compare"
+        lines.append(f"drift              {drift['verdict'].upper()}  ({reference}{psi}{feats})")
+    pub = data.get("published")
+    if pub:
+        lines.append(f"published          {pub['rows']:,} customers as of {pub['as_of']} -> {pub['path']}")
+    ev = data.get("evaluation")
+    if ev:
+        lines.append(f"vs true personas   adjusted Rand index {ev['adjusted_rand_index']:.3f} "
+                     f"({ev['customers_compared']:,} customers; demo ground truth)")
+    return "\n".join(lines)

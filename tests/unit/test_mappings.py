@@ -15,7 +15,8 @@ import pytest
 from segflow.cli import main
 from segflow.jobs.load import load_landing, load_paths
 from segflow.settings import Settings
-from segflow.sources.mapping import MappingError, compile_select, json_schema, load_mapping
+from segflow.sources.mapping import MappingError, json_schema, load_mapping
+from segflow.sources.mapping_sql import compile_select
 from segflow.warehouse import connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -269,7 +270,7 @@ def test_the_timestamp_rule_is_one_expression_in_python_and_dbt():
     body = macros.split("{% macro iso_timestamp_pattern() -%}")[1].split("{%- endmacro %}")[0]
     assert body.strip() == ISO_TIMESTAMP_PATTERN.strip()
     con = duckdb.connect()
-    from segflow.sources.mapping import parses
+    from segflow.sources.mapping_sql import parses
 
     for text, ok in (("2025-01-02T03:04:05.123456Z", True), ("2019-10-01 00:00:00 UTC", True),
                      ("2025-01-02", True), ("2025-01-02T03:04:05+02:00", True), ("yesterday", False),
