@@ -64,6 +64,22 @@ def dbt_vars(settings: Settings, as_of: datetime | None) -> dict:
     }
 
 
+def _die_with_parent():
+    """On Linux, a dbt child gets SIGTERM when its parent dies (kill -9 of `segflow build`, an Airflow task
+    killed by the scheduler), so it never goes on writing the warehouse alone. None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def arm() -> None:
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return arm
+
+
 def _dbt_executable() -> list[str]:
     candidate = Path(sys.executable).with_name("dbt")
     return [str(candidate)] if candidate.exists() else [sys.executable, "-m", "dbt.cli.main"]
@@ -83,7 +99,7 @@ def run_dbt(
     started = datetime.now()
     with open(log_file, "w") as out:
         proc = subprocess.run(command, cwd=settings.dbt_project_dir, env=dbt_env(settings), stdout=out,
-                              stderr=subprocess.STDOUT, check=False)
+                              stderr=subprocess.STDOUT, check=False, preexec_fn=_die_with_parent())
     elapsed = (datetime.now() - started).total_seconds()
     result = BuildResult(command=" ".join(["dbt", *args]), as_of=as_of.isoformat() if as_of else None,
                          elapsed_seconds=elapsed, log_file=str(log_file))
