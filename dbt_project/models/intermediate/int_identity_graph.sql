@@ -17,24 +17,15 @@ edges as (
 
 ),
 
-degrees as (
-
-    select identifier_kind, identifier, count(distinct user_id) as linked_users
-    from edges
-    group by identifier_kind, identifier
-
-),
-
 usable as (
 
+    -- the links the graph may follow (rules in int_identity_identifiers)
     select edges.*
     from edges
-    inner join degrees
-        on edges.identifier_kind = degrees.identifier_kind
-        and edges.identifier = degrees.identifier
-    where (edges.identifier_kind = 'anonymous_id' and degrees.linked_users = 1)
-        or (edges.identifier_kind in ('email', 'user_id')
-            and degrees.linked_users <= {{ var('segflow__identity_max_links') }})
+    inner join {{ ref('int_identity_identifiers') }} as identifiers
+        on edges.identifier_kind = identifiers.identifier_kind
+        and edges.identifier = identifiers.identifier
+    where identifiers.link_status = 'usable'
 
 ),
 

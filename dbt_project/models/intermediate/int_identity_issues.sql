@@ -3,20 +3,6 @@
 -- segflow__identity_max_links: cut), and oversized components (not merged). Counted in `segflow status`.
 with
 
-edges as (
-
-    select * from {{ ref('int_identity_edges') }}
-
-),
-
-degrees as (
-
-    select identifier_kind, identifier, count(distinct user_id) as linked_users
-    from edges
-    group by identifier_kind, identifier
-
-),
-
 graph as (
 
     select * from {{ ref('int_identity_graph') }}
@@ -32,17 +18,12 @@ oversized as (
 )
 
 select
-    case
-        when identifier_kind = 'anonymous_id' and linked_users <= {{ var('segflow__identity_max_links') }}
-            then 'shared_device'
-        else 'bad_identifier'
-    end as issue,
+    link_status as issue,
     identifier_kind,
     identifier,
     linked_users
-from degrees
-where (identifier_kind = 'anonymous_id' and linked_users > 1)
-    or linked_users > {{ var('segflow__identity_max_links') }}
+from {{ ref('int_identity_identifiers') }}
+where link_status <> 'usable'
 union all
 select
     'oversized_component' as issue,
