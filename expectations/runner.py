@@ -27,6 +27,7 @@ class ValidationSummary:
     failed: int
     rows: int
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    validated_rows: int = 0  # rows GX saw (a bounded frame of a large table; see segflow.jobs.validate)
 
     def failures(self) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if not o.success]
@@ -90,7 +91,7 @@ def validate_frame(frame: pd.DataFrame, suite_module, parameters: dict | None = 
         ))
     failed = sum(1 for o in outcomes if not o.success)
     return ValidationSummary(suite=suite_module.NAME, success=bool(result.success), evaluated=len(outcomes),
-                             failed=failed, rows=len(frame), outcomes=outcomes)
+                             failed=failed, rows=len(frame), outcomes=outcomes, validated_rows=len(frame))
 
 
 def write_summary(summary: ValidationSummary, path: Path) -> None:

@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 
-from segflow.cli_help import LOAD_HELP, MAPPING_HELP
+from segflow.cli_help import BUILD_HELP, LOAD_HELP, MAPPING_HELP
 from segflow.errors import InputError, SegflowError
 from segflow.sources.canonical import STREAMS
 
@@ -116,7 +116,7 @@ def cmd_mapping(args) -> None:
 def cmd_build(args) -> None:
     from segflow.jobs.build import build
 
-    _print(build(as_of=_as_of(args.as_of)).as_dict())
+    _print(build(as_of=_as_of(args.as_of), full_refresh=args.full_refresh).as_dict())
 
 
 def cmd_validate(args) -> None:
@@ -128,7 +128,7 @@ def cmd_validate(args) -> None:
 def cmd_run(args) -> None:
     from segflow.jobs.elt import run_elt
 
-    _print(run_elt(as_of=_as_of(args.as_of)))
+    _print(run_elt(as_of=_as_of(args.as_of), full_refresh=args.full_refresh))
 
 
 def cmd_segment(args) -> None:
@@ -271,8 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("build", cmd_build, "dbt build (staging, intermediate, marts, tests)"),
                              ("validate", cmd_validate, "run the Great Expectations gate"),
                              ("run", cmd_run, "load + build + validate for one interval")):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, help=text, description=BUILD_HELP if name in ("build", "run") else None,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--as-of", help="exclusive end of the interval (ISO date/time); default: everything")
+        if name in ("build", "run"):
+            p.add_argument("--full-refresh", action="store_true",
+                           help="rebuild every table from all data received before --as-of")
         p.set_defaults(func=func)
 
     p = sub.add_parser("segment", help="recluster, check drift and publish the week's segments")

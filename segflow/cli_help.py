@@ -44,3 +44,15 @@ MAPPING_HELP = """\
   segflow mapping schema [--output F]      the JSON Schema of mapping files (for editors)
   segflow mapping list                     the mappings shipped with segflow (REES46, CDNOW, examples)
 """
+
+
+BUILD_HELP = """\
+Build the warehouse with dbt (staging, intermediate, marts and their tests) as of --as-of: every table holds
+exactly the data received before it.
+
+Builds are incremental: the event-level models (staging, stitching, sessions, orders) process only what
+arrived since the last successful build, plus the sessions it touches, and give the same tables as a full
+rebuild. segflow rebuilds everything by itself (and says why) on the first build, after a build that did not
+finish, when --as-of moves backwards, when a setting that shapes the tables or the dbt project changed, and
+when a load was replaced; --full-refresh asks for it.
+"""

@@ -47,6 +47,18 @@ create table if not exists meta.load_rejects (
     reason varchar not null,
     raw_line varchar
 );
+create table if not exists meta.build_state (
+    build_seq bigint primary key,
+    as_of timestamp,
+    mode varchar not null,
+    reason varchar not null,
+    max_load_seq bigint not null,
+    loads_count bigint not null,
+    fingerprint varchar not null,
+    status varchar not null,
+    started_at timestamp not null,
+    finished_at timestamp
+);
 create table if not exists meta.file_rejects (
     file_name varchar,
     source varchar,

@@ -7,6 +7,7 @@ demo's Airflow home, so pointing it at an empty folder gives a clean, independen
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     lock_timeout_seconds: float = Field(
         60.0, description="How long a job waits for DuckDB's single-writer lock before giving up."
     )
+    duckdb_memory_limit: str = Field(
+        "", pattern=r"^(|[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))$",
+        description="DuckDB memory limit for builds and jobs (e.g. '4GB'); empty = half of this machine's RAM. "
+        "Past it DuckDB spills to SEGFLOW_DUCKDB_TEMP_DIR instead of growing.")
+    duckdb_threads: int = Field(0, ge=0, description="DuckDB worker threads; 0 = one per CPU core.")
+    duckdb_temp_dir: Path | None = Field(
+        None, description="Where DuckDB spills; default $SEGFLOW_HOME/tmp/duckdb.")
 
     # --- dbt ---------------------------------------------------------------------------------------
     dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
@@ -63,6 +71,9 @@ class Settings(BaseSettings):
     min_event_date: date = Field(
         date(1980, 1, 1), description="Events dated before this are quarantined (implausible_timestamp): catches "
         "epoch-zero and 0001-01-01 defaults. Lower it for older history.")
+    max_lateness_hours: int = Field(
+        168, ge=1, description="An event received (received_at) more than this many hours after it occurred is "
+        "quarantined as late_event instead of being merged into sessions closed long ago.")
     max_session_hours: float = Field(
         24, gt=0, description="A session longer than this from first to last event is quarantined as "
         "runaway_session (a bot, a stuck tracker) and kept out of fct_sessions.")
@@ -90,6 +101,10 @@ class Settings(BaseSettings):
     dq_min_identified_share: float = Field(
         0.01, ge=0, le=1, description="Smallest share of events (as of the run) that must resolve to a known "
         "customer; below it identity is probably broken (e.g. a user-id column mapped wrongly).")
+    dq_sample_rows: int = Field(
+        200_000, ge=1000, description="A table larger than this is validated on a repeatable sample of this many "
+        "rows plus every row that decides a strict check (each checked column's minimum and maximum, one row per "
+        "value of a set-checked column, rows with nulls), so memory stays bounded whatever the history.")
 
     # --- segmentation --------------------------------------------------------------------------------
     features: tuple[str, ...] = DEFAULT_FEATURES
@@ -152,6 +167,25 @@ class Settings(BaseSettings):
     @cached_property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
+
+    @cached_property
+    def duckdb_temp_path(self) -> Path:
+        return self.duckdb_temp_dir or self.home / "tmp" / "duckdb"
+
+    @cached_property
+    def duckdb_memory(self) -> str:
+        """The memory limit DuckDB gets: the setting, else half of physical memory."""
+        if self.duckdb_memory_limit:
+            return self.duckdb_memory_limit.replace(" ", "")
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return "4GB"
+        return f"{max(1, total // 2 // 2**20)}MB"
+
+    @cached_property
+    def duckdb_thread_count(self) -> int:
+        return self.duckdb_threads or os.cpu_count() or 1
 
     @cached_property
     def dbt_target_dir(self) -> Path:

@@ -54,9 +54,18 @@ def connect(
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
     try:
+        configure(con, settings)
         yield con
     finally:
         con.close()
+
+
+def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Apply the memory limit, threads and spill directory (the same values dbt gets in its profile)."""
+    settings.duckdb_temp_path.mkdir(parents=True, exist_ok=True)
+    con.execute(f"set memory_limit = '{settings.duckdb_memory}'")
+    con.execute(f"set threads = {int(settings.duckdb_thread_count)}")
+    con.execute("set temp_directory = ?", [str(settings.duckdb_temp_path)])
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -102,7 +102,7 @@
 
 {#- The build's as-of bound as a SQL timestamp literal, or NULL when the var is not set. -#}
 {% macro as_of_literal() -%}
-    {%- set as_of = var('segflow__as_of') -%}
+    {%- set as_of = run_var('as_of') -%}
     {%- if as_of is none or as_of == '' -%}
         cast(null as {{ dbt.type_timestamp() }})
     {%- else -%}
@@ -131,4 +131,113 @@
 {% macro pseudonymize(expr) -%}
     case when {{ expr }} is not null
         then {{ dbt.hash(dbt.concat(["'" ~ var('segflow__pii_salt') ~ "'", "lower(" ~ expr ~ ")"])) }} end
+{%- endmacro %}
+
+{#- ---------------------------------------------------------------------------------------------------------
+    Incremental builds. `segflow build` keeps the build state (meta.build_state) and passes the bounds of the
+    last successful build as vars; an incremental model processes only what changed since then (see
+    docs/architecture.md, "Incremental builds"). A full refresh (`--full-refresh`, or segflow's own decision
+    when the as-of moves backwards, settings or the project change, a load is replaced, or the previous build
+    failed) rebuilds every table from the as-of slice.
+--------------------------------------------------------------------------------------------------------- -#}
+
+{#- A value that changes with every build (as_of, build_seq, since_*): from the environment variable
+    SEGFLOW_RUN_<NAME>, which `segflow build` sets, else the var segflow__<name> (for dbt run by hand). Passing
+    these through the environment keeps dbt's partial parsing: a changed --vars value makes dbt re-parse the
+    whole project (~6 s a build), a changed environment variable only the files that read it. -#}
+{% macro run_var(name) -%}
+    {%- set value = env_var('SEGFLOW_RUN_' ~ (name | upper), '') -%}
+    {%- if value == '' -%}
+        {%- set value = var('segflow__' ~ name, none) -%}
+    {%- endif -%}
+    {{ return(none if value == '' else value) }}
+{%- endmacro %}
+
+{#- The last successful build's bounds (build_seq, as_of, load_seq); only called in incremental runs. -#}
+{% macro segflow_since() -%}
+    {%- set since = {
+        'build_seq': run_var('since_build_seq'),
+        'as_of': run_var('since_as_of'),
+        'load_seq': run_var('since_load_seq'),
+    } -%}
+    {%- if since.build_seq is none or since.as_of is none or since.load_seq is none -%}
+        {{ exceptions.raise_compiler_error(
+            "Incremental runs need the previous build's bounds, which `segflow build` passes "
+            ~ "(SEGFLOW_RUN_SINCE_BUILD_SEQ, SEGFLOW_RUN_SINCE_AS_OF, SEGFLOW_RUN_SINCE_LOAD_SEQ, or the vars "
+            ~ "segflow__since_build_seq, segflow__since_as_of, segflow__since_load_seq). "
+            ~ "Run `segflow build`, or rebuild everything with `dbt build --full-refresh`.") }}
+    {%- endif -%}
+    {{ return(since) }}
+{%- endmacro %}
+
+{#- This build's sequence number: stamped on every row an incremental model writes (`_build_seq`), so the
+    next model can select what changed since the last successful build. -#}
+{% macro build_seq_literal() -%}
+    cast({{ (run_var('build_seq') or 0) | int }} as bigint)
+{%- endmacro %}
+
+{#- A SQL timestamp literal from 'YYYY-MM-DD HH:MM:SS' text. -#}
+{% macro timestamp_literal(text) -%}
+    cast('{{ text }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- True when the models that follow the session scope run incrementally (same rule as is_incremental(), for
+    a model that is itself a table: the named relation exists and no full refresh was asked for). -#}
+{% macro segflow_reprocessing(identifier) -%}
+    {%- if not execute or flags.FULL_REFRESH or run_var('since_build_seq') is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=identifier) -%}
+    {{ return(relation) }}
+{%- endmacro %}
+
+{#- pre_hook of a session-level incremental model: remove what the session scope reprocesses (rows of a person
+    in scope from its reprocess_from on); the model then appends their recomputed rows. -#}
+{% macro delete_reprocessed(time_column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as target
+        where exists (
+            select 1 from {{ ref('int_sessions_reprocess_scope') }} as scope
+            where scope.person_key = target.person_key
+                and target.{{ time_column }} >= scope.reprocess_from
+        )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Each event's session start (first_event_id, session_started_at), from a relation with is_session_start,
+    person_key, occurred_at, event_id. DuckDB takes the last start so far in the same ordered pass; engines
+    without `ignore nulls` number the sessions and take the first row of each. -#}
+{% macro session_first_values(relation) -%}
+    {{ return(adapter.dispatch('session_first_values', 'segflow')(relation)) }}
+{%- endmacro %}
+{% macro default__session_first_values(relation) -%}
+    select
+        *,
+        last_value(case when is_session_start then event_id end ignore nulls) over running as first_event_id,
+        last_value(case when is_session_start then occurred_at end ignore nulls) over running as session_started_at
+    from {{ relation }}
+    window running as (
+        partition by person_key order by occurred_at, event_id rows between unbounded preceding and current row
+    )
+{%- endmacro %}
+{% macro postgres__session_first_values(relation) -%}
+    select
+        *,
+        first_value(event_id) over session_events as first_event_id,
+        first_value(occurred_at) over session_events as session_started_at
+    from (
+        select
+            *,
+            sum(case when is_session_start then 1 else 0 end) over (
+                partition by person_key order by occurred_at, event_id
+                rows between unbounded preceding and current row
+            ) as session_number
+        from {{ relation }}
+    ) as numbered
+    window session_events as (
+        partition by person_key, session_number order by occurred_at, event_id
+        rows between unbounded preceding and unbounded following
+    )
 {%- endmacro %}

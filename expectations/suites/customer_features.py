@@ -18,6 +18,11 @@ NON_NEGATIVE = (
     "avg_session_minutes", "email_click_rate", "support_tickets_90d", "returned_revenue",
 )
 VARYING = ("recency_days", "sessions_28d", "monetary")
+# what decides the strict checks when a large table is validated on a sample (segflow.jobs.validate.read_frame)
+KEY = "customer_id"
+RANGED = NON_NEGATIVE + RATES
+IN_SET = ()
+NOT_NULL = NON_NEGATIVE
 
 
 def build_suite(provided: set[str] | None = None) -> gx.ExpectationSuite:

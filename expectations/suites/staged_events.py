@@ -14,6 +14,11 @@ NAME = "staged_events"
 TABLE = "intermediate.int_events_stitched"
 COLUMNS = ("event_id", "event_type", "occurred_at", "received_at", "customer_id", "channel", "quantity", "price",
            "revenue", "scroll_depth")
+# what decides the strict checks when a large table is validated on a sample (segflow.jobs.validate.read_frame)
+KEY = "event_id"
+RANGED = ("price", "quantity", "revenue", "scroll_depth")
+IN_SET = ("event_type",)
+NOT_NULL = ("event_type", "occurred_at", "received_at")
 CHANNELS = ["web", "app", "email", "support", "store", "other"]
 
 

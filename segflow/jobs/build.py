@@ -27,17 +27,30 @@ class BuildResult:
     statuses: dict[str, int] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     log_file: str = ""
+    mode: str = ""
+    reason: str = ""
 
     def as_dict(self) -> dict:
-        return {"command": self.command, "as_of": self.as_of, "elapsed_seconds": round(self.elapsed_seconds, 2),
-                "statuses": self.statuses, "failures": self.failures, "log_file": self.log_file}
+        out = {"command": self.command, "as_of": self.as_of, "elapsed_seconds": round(self.elapsed_seconds, 2),
+               "statuses": self.statuses, "failures": self.failures, "log_file": self.log_file}
+        if self.mode:
+            out.update(mode=self.mode, reason=self.reason)
+        return out
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
+def dbt_env(settings: Settings, as_of: datetime | None = None, run: dict[str, str] | None = None
+            ) -> dict[str, str]:
+    """The dbt child's environment. Values that change with every build (the as-of, the build's bounds) go in
+    SEGFLOW_RUN_* variables rather than --vars, so dbt keeps its partial parse between builds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFLOW_RUN_")}
+    env["SEGFLOW_RUN_AS_OF"] = as_of.strftime("%Y-%m-%d %H:%M:%S") if as_of else ""
+    env.update(run or {})
     env.update({
         "SEGFLOW_WAREHOUSE_PATH": str(settings.warehouse_path),
         "SEGFLOW_DBT_THREADS": str(settings.dbt_threads),
+        "SEGFLOW_DUCKDB_MEMORY": settings.duckdb_memory,
+        "SEGFLOW_DUCKDB_THREAD_COUNT": str(settings.duckdb_thread_count),
+        "SEGFLOW_DUCKDB_TEMP_PATH": str(settings.duckdb_temp_path),
         "DBT_PROFILES_DIR": str(settings.dbt_project_dir),
         "DBT_PROJECT_DIR": str(settings.dbt_project_dir),
         "DBT_TARGET_PATH": str(settings.dbt_target_dir),
@@ -49,12 +62,13 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def dbt_vars(settings: Settings, as_of: datetime | None) -> dict:
+def dbt_vars(settings: Settings) -> dict:
+    """The dbt vars that come from settings: the same from build to build, so dbt's partial parse holds."""
     return {
-        "segflow__as_of": as_of.strftime("%Y-%m-%d %H:%M:%S") if as_of else None,
         "segflow__session_timeout_minutes": settings.session_timeout_minutes,
         "segflow__recent_window_days": settings.recent_window_days,
         "segflow__max_session_hours": settings.max_session_hours,
+        "segflow__max_lateness_hours": settings.max_lateness_hours,
         "segflow__clock_skew_minutes": settings.clock_skew_minutes,
         "segflow__min_event_date": settings.min_event_date.isoformat(),
         "segflow__pii_salt": settings.pii_salt,
@@ -87,18 +101,18 @@ def _dbt_executable() -> list[str]:
 
 def run_dbt(
     args: list[str], settings: Settings | None = None, as_of: datetime | None = None, check: bool = True,
-    extra_vars: dict | None = None,
+    extra_vars: dict | None = None, run_env: dict[str, str] | None = None,
 ) -> BuildResult:
     """Run ``dbt <args>`` with segflow's vars; raises :class:`BuildFailed` (naming the failed nodes)."""
     settings = settings or get_settings()
     settings.ensure_dirs()
     settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
-    variables = {**dbt_vars(settings, as_of), **(extra_vars or {})}
+    variables = {**dbt_vars(settings), **(extra_vars or {})}
     command = [*_dbt_executable(), *args, "--vars", json.dumps(variables)]
     log_file = settings.dbt_log_dir / f"{args[0]}.out"
     started = datetime.now()
     with open(log_file, "w") as out:
-        proc = subprocess.run(command, cwd=settings.dbt_project_dir, env=dbt_env(settings), stdout=out,
+        proc = subprocess.run(command, cwd=settings.dbt_project_dir, env=dbt_env(settings, as_of, run_env), stdout=out,
                               stderr=subprocess.STDOUT, check=False, preexec_fn=_die_with_parent())
     elapsed = (datetime.now() - started).total_seconds()
     result = BuildResult(command=" ".join(["dbt", *args]), as_of=as_of.isoformat() if as_of else None,
@@ -122,8 +136,13 @@ def run_dbt(
     return result
 
 
-def build(settings: Settings | None = None, as_of: datetime | None = None) -> BuildResult:
-    """``dbt build`` (seeds, models, data tests and unit tests) as of ``as_of``."""
+def build(settings: Settings | None = None, as_of: datetime | None = None, full_refresh: bool = False
+          ) -> BuildResult:
+    """``dbt build`` (seeds, models, data tests and unit tests) as of ``as_of``: incremental since the last
+    successful build where that gives the same tables as a full rebuild, else a full refresh (see
+    :mod:`segflow.jobs.build_state`)."""
+    from segflow.ddl import ensure_schema
+    from segflow.jobs import build_state
     from segflow.warehouse import connect, table_exists
 
     settings = settings or get_settings()
@@ -141,11 +160,24 @@ def build(settings: Settings | None = None, as_of: datetime | None = None) -> Bu
     if not events:
         raise NotReady("No events loaded yet (raw.events, raw.orders, raw.support_tickets and raw.email_events are "
                        "empty): segments are built from behavior, so load an event source with `segflow load` first.")
+    with connect(settings) as con:
+        ensure_schema(con)
+        plan = build_state.plan(con, settings, dbt_vars(settings), as_of, full_refresh)
+        build_state.record_start(con, plan, as_of)
+    args = ["build", "--full-refresh"] if plan.full_refresh else ["build"]
     try:
-        return run_dbt(["build"], settings, as_of)
-    except BuildFailed:
+        result = run_dbt(args, settings, as_of, run_env=plan.run_env())
+    except BaseException:
+        with connect(settings) as con:
+            build_state.record_end(con, plan, "failed", None)
         _explain_empty_staging(settings)
         raise
+    with connect(settings) as con:
+        effective_as_of = con.execute("select as_of from intermediate.int_run_context").fetchall()[0][0]
+        build_state.record_end(con, plan, "success", effective_as_of)
+    result.mode = "full" if plan.full_refresh else "incremental"
+    result.reason = plan.reason
+    return result
 
 
 def _explain_empty_staging(settings: Settings) -> None:

@@ -20,11 +20,11 @@ def load_interval(settings: Settings | None = None, as_of: datetime | None = Non
     return out
 
 
-def run_elt(settings: Settings | None = None, as_of: datetime | None = None) -> dict:
+def run_elt(settings: Settings | None = None, as_of: datetime | None = None, full_refresh: bool = False) -> dict:
     settings = settings or get_settings()
     as_of = to_naive_utc(as_of)
     loaded = load_interval(settings, as_of)
-    built = build(settings, as_of)
+    built = build(settings, as_of, full_refresh=full_refresh)
     gate = validate(settings, as_of)
     return {"load": {k: v for k, v in loaded.items() if k != "files"}, "build": built.as_dict(),
             "gate": gate.as_dict()}

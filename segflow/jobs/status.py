@@ -34,6 +34,13 @@ def summary(settings: Settings | None = None) -> dict:
             out["staging"]["quarantine_reasons"] = dict(con.execute(
                 "select quarantine_reason, count(*) from staging.stg_raw__events_quarantine group by 1 "
                 "order by 2 desc").fetchall())
+        if table_exists(con, "meta", "build_state"):
+            row = con.execute("select build_seq, as_of, mode, reason, status, finished_at from meta.build_state "
+                              "order by build_seq desc limit 1").fetchone()
+            if row:
+                out["last_build"] = {"build": row[0], "as_of": str(row[1]) if row[1] else None, "mode": row[2],
+                                     "reason": row[3], "status": row[4],
+                                     "finished_at": str(row[5]) if row[5] else None}
         if table_exists(con, "intermediate", "int_identity_issues"):
             out["identity_issues"] = dict(con.execute(
                 "select issue, count(distinct identifier) from intermediate.int_identity_issues group by 1 "
@@ -114,6 +121,10 @@ def format_summary(data: dict) -> str:
         lines.append("  accounting       " + ("balanced: every row staged, quarantined or a counted duplicate"
                                             if staging["unbalanced_files"] == 0
                                             else f"{staging['unbalanced_files']} files do NOT balance"))
+    build = data.get("last_build")
+    if build:
+        how = build["reason"] if build["mode"] == "incremental" else f"full rebuild: {build['reason']}"
+        lines.append(f"last build         #{build['build']} {build['status']}, {how}")
     marts = data.get("marts")
     if marts:
         lines.append(f"as of              {marts['as_of']}")

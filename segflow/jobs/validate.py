@@ -1,6 +1,8 @@
 """The data-quality gate: GX suites on staged events and customer features.
 
 Frames are read with a read-only connection (GX's SQL path is broken on DuckDB) and validated in pandas.
+A table larger than ``SEGFLOW_DQ_SAMPLE_ROWS`` is validated on a bounded frame (see :func:`read_frame`), so
+the gate's memory does not grow with the history.
 Results are stored in ``meta.dq_results`` and as JSON under artifacts; a failure raises
 :class:`GateFailed` so the Airflow task fails and nothing downstream publishes.
 """
@@ -10,10 +12,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from segflow.errors import GateFailed
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _DDL = """
 create schema if not exists meta;
@@ -58,6 +64,34 @@ class GateResult:
                 "suites": self.suites}
 
 
+def read_frame(con, module, sample_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+    """The rows GX validates, and the table's row count.
+
+    The whole table when it has at most ``sample_rows`` rows. Otherwise a repeatable reservoir sample of
+    ``sample_rows`` plus every row that decides a strict check: the minimum and maximum of each range-checked
+    column, one row per value of a set-checked column, and rows with nulls in a not-null column. Range, set
+    and not-null checks are therefore exact on the whole table; `mostly` shares and standard deviations are
+    estimated from the sample; the row-count floor is exact as long as it is below ``sample_rows`` (the caller
+    makes sure). Uniqueness of the key over the whole table is a dbt test of the same table.
+    """
+    columns = ", ".join(module.COLUMNS) if module.COLUMNS else "*"
+    table, key = module.TABLE, module.KEY
+    total = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    if total <= sample_rows:
+        return con.execute(f"select {columns} from {table}").df(), total
+    keys = [f"select {key} from (select {key} from {table} using sample reservoir({int(sample_rows)} rows) "
+            f"repeatable ({int(seed)})) as sample"]
+    for column in module.RANGED:
+        keys.append(f"select arg_min({key}, {column}) from {table}")
+        keys.append(f"select arg_max({key}, {column}) from {table}")
+    for column in module.IN_SET:
+        keys.append(f"select min({key}) from {table} group by {column}")
+    parts = [f"select {columns} from {table} where {key} in ({' union '.join(keys)})"]
+    for column in module.NOT_NULL:
+        parts.append(f"(select {columns} from {table} where {column} is null limit 10)")
+    return con.execute(" union all ".join(parts)).df(), total
+
+
 def validate(settings: Settings | None = None, as_of: datetime | None = None, raise_on_failure: bool = True
              ) -> GateResult:
     from expectations.runner import provided_columns, validate_frame, write_summary
@@ -67,11 +101,12 @@ def validate(settings: Settings | None = None, as_of: datetime | None = None, ra
     parameters = {"min_customers": settings.min_customers, "min_events": settings.min_events,
                   "max_quantity": settings.dq_max_quantity,
                   "max_price": settings.dq_max_price, "min_identified_share": settings.dq_min_identified_share}
-    frames = {}
+    frames, totals = {}, {}
+    # the row-count floors stay exact on a sample only while they are below its size
+    sample_rows = max(settings.dq_sample_rows, settings.min_events, settings.min_customers)
     with connect(settings, read_only=True) as con:
         for name, module in SUITES.items():
-            columns = ", ".join(module.COLUMNS) if module.COLUMNS else "*"
-            frames[name] = con.execute(f"select {columns} from {module.TABLE}").df()
+            frames[name], totals[name] = read_frame(con, module, sample_rows, settings.random_seed)
         if as_of is None:
             as_of = con.execute("select as_of from intermediate.int_run_context").fetchone()[0]
         # which features the sources can produce: sessions need recent interactive events, spend needs orders,
@@ -85,6 +120,8 @@ def validate(settings: Settings | None = None, as_of: datetime | None = None, ra
         | ({"sessions_28d"} if recent_interactive else set()) | ({"monetary"} if order_lines else set())
     provided = {"staged_events": provided_columns(frames["staged_events"]), "customer_features": feature_sources}
     summaries = {name: validate_frame(frames[name], SUITES[name], parameters, provided[name]) for name in SUITES}
+    for name, summary in summaries.items():
+        summary.validated_rows, summary.rows = summary.rows, totals[name]
     out_dir = settings.artifacts_dir / "data_quality" / as_of.strftime("%Y-%m-%dT%H%M%S")
     rows = []
     for name, summary in summaries.items():
@@ -100,7 +137,8 @@ def validate(settings: Settings | None = None, as_of: datetime | None = None, ra
         con.execute("commit")
     result = GateResult(as_of=as_of, success=all(s.success for s in summaries.values()),
                         suites={n: {"success": s.success, "evaluated": s.evaluated, "failed": s.failed,
-                                    "rows": s.rows, "failures": s.describe_failures()}
+                                    "rows": s.rows, "validated_rows": s.validated_rows,
+                                    "failures": s.describe_failures()}
                                 for n, s in summaries.items()})
     if raise_on_failure and not result.success:
         failed = {n: s["failures"] for n, s in result.suites.items() if not s["success"]}

@@ -1,5 +1,7 @@
 -- One row per event received and occurred before the as-of bound. Duplicates and conflicts were already
 -- resolved in staging by delivery order (see base_raw__events), so this is the event set as of the build.
+-- A view: the incremental models below read only the part of it that is new to them.
+{{ config(materialized='view') }}
 with
 
 events as (

@@ -1,22 +1,42 @@
 -- One row per interactive event, with its session. A gap strictly greater than
 -- segflow__session_timeout_minutes since the person's previous event starts a new session.
+-- Incremental: the events of each person in int_sessions_reprocess_scope from its reprocess_from on are
+-- removed and sessionized again; everything else keeps its rows (and so its session ids).
+-- depends_on: {{ ref('int_sessions_reprocess_scope') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_reprocessed('occurred_at') }}",
+) }}
+
 with
 
 events as (
 
-    select * from {{ ref('int_events_stitched') }}
-    where is_interactive
-
-),
-
-with_previous as (
-
     select
-        *,
-        lag(occurred_at) over (
-            partition by person_key order by occurred_at, event_id
-        ) as previous_occurred_at
-    from events
+        stitched.event_id,
+        stitched.customer_id,
+        stitched.person_key,
+        stitched.anonymous_id,
+        stitched.event_type,
+        stitched.event_group,
+        stitched.channel,
+        stitched.page_type,
+        stitched.product_id,
+        stitched.category,
+        stitched.order_id,
+        stitched.quantity,
+        stitched.price,
+        stitched.is_order_line,
+        stitched.is_cart_event,
+        stitched.occurred_at
+    from {{ ref('int_events_stitched') }} as stitched
+    {% if is_incremental() %}
+    inner join {{ ref('int_sessions_reprocess_scope') }} as scope
+        on stitched.person_key = scope.person_key
+        and stitched.occurred_at >= scope.reprocess_from
+    {% endif %}
+    where stitched.is_interactive
 
 ),
 
@@ -25,22 +45,12 @@ flagged as (
     select
         *,
         coalesce(
-            occurred_at > {{ dbt.dateadd('minute', var('segflow__session_timeout_minutes'), 'previous_occurred_at') }},
+            occurred_at > {{ dbt.dateadd(
+                'minute', var('segflow__session_timeout_minutes'),
+                'lag(occurred_at) over (partition by person_key order by occurred_at, event_id)') }},
             true
         ) as is_session_start
-    from with_previous
-
-),
-
-numbered as (
-
-    select
-        *,
-        sum(case when is_session_start then 1 else 0 end) over (
-            partition by person_key order by occurred_at, event_id
-            rows between unbounded preceding and current row
-        ) as session_number
-    from flagged
+    from events
 
 ),
 
@@ -48,13 +58,7 @@ sessions as (
 
     -- a session is named after its person and its first event, never after its position in the person's
     -- history: a late event earlier in that history does not rename the sessions after it
-    select
-        *,
-        first_value(event_id) over (
-            partition by person_key, session_number order by occurred_at, event_id
-            rows between unbounded preceding and unbounded following
-        ) as first_event_id
-    from numbered
+    {{ session_first_values('flagged') }}
 
 )
 
@@ -73,9 +77,10 @@ select
     order_id,
     quantity,
     price,
-    session_number,
     is_order_line,
     is_cart_event,
     is_session_start,
-    occurred_at
+    session_started_at,
+    occurred_at,
+    {{ build_seq_literal() }} as _build_seq
 from sessions

@@ -1,10 +1,24 @@
 -- One row per runaway session: longer than segflow__max_session_hours from first to last event (a bot, a
 -- stuck tracker, a kiosk that never goes idle). Quarantined with a reason, kept out of fct_sessions.
+-- Incremental like int_events_sessionized: the sessions of persons in scope are recomputed.
+-- depends_on: {{ ref('int_sessions_reprocess_scope') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_reprocessed('started_at') }}",
+) }}
+
 with
 
 events as (
 
-    select * from {{ ref('int_events_sessionized') }}
+    select sessionized.*
+    from {{ ref('int_events_sessionized') }} as sessionized
+    {% if is_incremental() %}
+    inner join {{ ref('int_sessions_reprocess_scope') }} as scope
+        on sessionized.person_key = scope.person_key
+        and sessionized.occurred_at >= scope.reprocess_from
+    {% endif %}
 
 ),
 

@@ -1,11 +1,32 @@
 -- One row per order: purchase lines grouped by order_id (a line without an order id is its own order),
 -- with gross revenue, what returns and cancellations that name this order took back, and net revenue.
+-- Incremental: an order is recomputed (from all its lines) when one of its lines, or a return naming it,
+-- changed since the last successful build.
+{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+
 with
+
+{% if is_incremental() %}
+changed_orders as (
+
+    select coalesce(order_id, event_id) as order_id
+    from {{ ref('int_events_stitched') }}
+    where _build_seq > {{ segflow_since().build_seq | int }} and is_order_line
+    union
+    select original_order_id as order_id
+    from {{ ref('int_events_stitched') }}
+    where _build_seq > {{ segflow_since().build_seq | int }} and is_reversal and original_order_id is not null
+
+),
+{% endif %}
 
 lines as (
 
     select * from {{ ref('int_events_stitched') }}
     where is_order_line
+    {% if is_incremental() %}
+        and coalesce(order_id, event_id) in (select order_id from changed_orders)
+    {% endif %}
 
 ),
 
@@ -17,6 +38,9 @@ reversals as (
         count(*) as reversal_line_count
     from {{ ref('int_events_stitched') }}
     where is_reversal and original_order_id is not null
+    {% if is_incremental() %}
+        and original_order_id in (select order_id from changed_orders)
+    {% endif %}
     group by original_order_id
 
 ),

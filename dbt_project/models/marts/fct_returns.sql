@@ -1,11 +1,21 @@
 -- One row per return or cancellation document (order_id of the reversal, else the event itself): the
 -- amount taken back (always positive), the customer, and the order it reverses where the source says so.
+-- Incremental: a return is recomputed (from all its lines) when one of its lines changed since the last
+-- successful build.
+{{ config(materialized='incremental', unique_key='return_id', incremental_strategy='delete+insert') }}
+
 with
 
 reversal_lines as (
 
     select * from {{ ref('int_events_stitched') }}
     where is_reversal
+    {% if is_incremental() %}
+        and coalesce(order_id, event_id) in (
+            select coalesce(order_id, event_id) from {{ ref('int_events_stitched') }}
+            where _build_seq > {{ segflow_since().build_seq | int }} and is_reversal
+        )
+    {% endif %}
 
 )
 

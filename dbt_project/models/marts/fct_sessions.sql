@@ -1,4 +1,12 @@
 -- One row per session; runaway sessions (int_sessions_quarantine) are left out.
+-- Incremental like int_events_sessionized: the sessions of persons in scope are recomputed.
+-- depends_on: {{ ref('int_sessions_reprocess_scope') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_reprocessed('started_at') }}",
+) }}
+
 with
 
 runaway as (
@@ -13,6 +21,11 @@ events as (
     from {{ ref('int_events_sessionized') }} as sessionized
     left join runaway
         on sessionized.session_id = runaway.session_id
+    {% if is_incremental() %}
+    inner join {{ ref('int_sessions_reprocess_scope') }} as scope
+        on sessionized.person_key = scope.person_key
+        and sessionized.occurred_at >= scope.reprocess_from
+    {% endif %}
     where runaway.session_id is null
 
 ),

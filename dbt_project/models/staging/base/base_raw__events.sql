@@ -3,7 +3,17 @@
 -- Deliveries of one event_id are ranked by delivery order (the load manifest's sequence, then the row in the
 -- file), never by a timestamp inside the data: the first valid delivery is kept, a later identical one is a
 -- duplicate, a later one with different content is a conflict (quarantined, never silently applied).
-{{ config(materialized='table') }}
+-- Incremental by load: a build types only the loads that arrived since the last successful build, and ranks
+-- their deliveries after the earlier deliveries of the same event ids (a verdict, once given, never changes).
+{{ config(materialized='incremental', incremental_strategy='append') }}
+
+{%- set new_loads = none -%}
+{%- if is_incremental() and execute -%}
+    {%- set since = segflow_since() -%}
+    {%- set new_loads = run_query(
+        "select load_id from " ~ source('meta', 'load_manifest') ~ " where load_seq > " ~ (since.load_seq | int)
+    ).columns[0].values() | list -%}
+{%- endif %}
 
 with
 
@@ -11,6 +21,10 @@ source as (
 
     {% for stream in event_streams() %}
     select '{{ stream }}' as _stream, * from {{ source('raw', stream) }}
+    {%- if new_loads is not none %}
+    -- a literal list, so the filter is applied while scanning (only the new loads' rows are read)
+    where _load_id in ({% for load_id in new_loads %}'{{ load_id | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% else %}null{% endfor %})
+    {%- endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
@@ -115,6 +129,10 @@ classified as (
                 or typed.received_at_parsed > {{ dbt.dateadd('minute', var('segflow__clock_skew_minutes'), 'typed._loaded_at') }}
                 or typed.occurred_at < cast('{{ var('segflow__min_event_date') }}' as {{ dbt.type_timestamp() }})
                 then 'implausible_timestamp'
+            -- received later after it happened than the allowed lateness (segflow__max_lateness_hours): too late to
+            -- merge into sessions that were closed and published long ago; kept here, counted, never merged
+            when typed.received_at_parsed > {{ dbt.dateadd('hour', var('segflow__max_lateness_hours'), 'typed.occurred_at') }}
+                then 'late_event'
             when typed.anonymous_id is null and typed.user_id is null and typed.email_hash is null
                 then 'missing_identity'
             when (typed.scroll_depth_text is not null and typed.scroll_depth is null)
@@ -155,14 +173,61 @@ hashed as (
 
 ),
 
+{% if is_incremental() %}
+deliveries as (
+
+    -- the new deliveries and the earlier deliveries of the same event ids (those come first in load order)
+    select event_id, quarantine_reason is null as is_valid, _load_seq, _load_id, _stream, _source_row, content_hash,
+        true as is_new
+    from hashed
+    union all
+    select event_id, quarantine_reason is null as is_valid, _load_seq, _load_id, _stream, _source_row, content_hash,
+        false as is_new
+    from {{ this }}
+    where event_id in (select event_id from hashed)
+
+),
+
+delivery_ranks as (
+
+    select
+        _load_id,
+        _stream,
+        _source_row,
+        is_new,
+        -- rows without an event id are quarantined; they have no deliveries to rank against
+        case when event_id is not null then row_number() over deliveries end as delivery_rank,
+        case when event_id is not null then first_value(content_hash) over deliveries end as first_content_hash
+    from deliveries
+    window deliveries as (
+        partition by event_id, is_valid
+        order by _load_seq, _load_id, _source_row
+        rows between unbounded preceding and unbounded following
+    )
+
+),
+
+ranked as (
+
+    select hashed.*, delivery_ranks.delivery_rank, delivery_ranks.first_content_hash
+    from hashed
+    inner join delivery_ranks
+        on delivery_ranks.is_new
+        and hashed._load_id = delivery_ranks._load_id
+        and hashed._stream = delivery_ranks._stream
+        and hashed._source_row = delivery_ranks._source_row
+
+)
+{% else %}
 ranked as (
 
     -- one window pass: the delivery's rank among the event's valid (or invalid) deliveries, and the content of
     -- the first of them
     select
         hashed.*,
-        row_number() over deliveries as delivery_rank,
-        first_value(content_hash) over deliveries as first_content_hash
+        -- rows without an event id are quarantined; they have no deliveries to rank against
+        case when event_id is not null then row_number() over deliveries end as delivery_rank,
+        case when event_id is not null then first_value(content_hash) over deliveries end as first_content_hash
     from hashed
     window deliveries as (
         partition by event_id, quarantine_reason is null
@@ -171,6 +236,7 @@ ranked as (
     )
 
 )
+{% endif %}
 
 select
     ranked.*,
