@@ -47,6 +47,12 @@ create table if not exists meta.load_rejects (
     reason varchar not null,
     raw_line varchar
 );
+create table if not exists meta.file_index (
+    file_path varchar not null,
+    size_bytes bigint not null,
+    mtime_ns bigint not null,
+    checksum varchar not null
+);
 create table if not exists meta.build_state (
     build_seq bigint primary key,
     as_of timestamp,

@@ -246,12 +246,32 @@ def _unload(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
     con.execute("delete from meta.load_manifest where load_id = ?", [load_id])
 
 
+def _known_loaded(con: duckdb.DuckDBPyConnection, path: Path, stat) -> bool:
+    """A file whose path, size and modification time (ns) match one hashed before, with that checksum loaded:
+    known without reading it again, so a daily load does not re-hash the whole landing history."""
+    return bool(con.execute(
+        "select count(*) from meta.file_index as i inner join meta.load_manifest as m on i.checksum = m.checksum "
+        "where i.file_path = ? and i.size_bytes = ? and i.mtime_ns = ?",
+        [str(path), stat.st_size, stat.st_mtime_ns]).fetchall()[0][0])
+
+
+def _remember(con: duckdb.DuckDBPyConnection, path: Path, stat, checksum: str) -> None:
+    con.execute("delete from meta.file_index where file_path = ?", [str(path)])
+    con.execute("insert into meta.file_index values (?, ?, ?, ?)",
+                [str(path), stat.st_size, stat.st_mtime_ns, checksum])
+
+
 def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool = False) -> FileResult:
     """Load one file in one transaction. With ``replace``, a file loaded before (same bytes) is loaded again:
     its earlier rows are removed in the same transaction, so a failed reload leaves the earlier load intact."""
     path, mapping = delivery.path, delivery.mapping
     result = FileResult(file=path.name, source=delivery.source, status="rejected")
+    stat = path.stat()
+    if not replace and _known_loaded(con, path, stat):
+        result.status, result.reason = "skipped", "already loaded (same checksum)"
+        return result
     checksum = _sha256(path)
+    _remember(con, path, stat, checksum)
     earlier = con.execute("select load_id from meta.load_manifest where checksum = ?", [checksum]).fetchall()
     if earlier and not replace:
         result.status, result.reason = "skipped", "already loaded (same checksum)"

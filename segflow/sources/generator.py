@@ -10,7 +10,8 @@ each customer's persona and the injected drift / delivery faults.
 
 Same config => byte-identical files. Each customer simulates from its own seeded stream; which persona a
 customer gets depends on the total count (personas are dealt by share, then shuffled), so changing
-``customers`` reassigns personas.
+``customers`` reassigns personas. Customers are simulated one at a time and their delivered rows streamed
+straight into the day files (``generator_io``), so memory stays bounded however many events are asked for.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import json
 import math
 import random
 import uuid
-from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from segflow.sources.generator_io import MALFORMED_KINDS as MALFORMED_KINDS  # re-exported
+from segflow.sources.generator_io import DayFiles, Delivery, ts
 
 EVENT_COLUMNS = (
     "event_id",
@@ -59,16 +62,6 @@ CUSTOMER_COLUMNS = (
     "consent_marketing",
     "consent_analytics",
 )
-MALFORMED_KINDS = (
-    "missing_event_id",
-    "unknown_event_type",
-    "invalid_timestamp",
-    "missing_identity",
-    "invalid_number",
-    "non_positive_quantity",
-)
-"""Row-level faults; each maps to the quarantine reason of the same name in dbt staging."""
-
 Format = Literal["csv", "jsonl", "parquet"]
 
 
@@ -116,6 +109,7 @@ HOUR_WEIGHTS = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.5, 4, 5, 5,
 HOURS = tuple(range(24))
 HOUR_CUM = tuple(np.cumsum(HOUR_WEIGHTS).tolist())
 WEEKDAY_FACTOR = np.array([0.9, 0.95, 0.95, 1.0, 1.05, 1.2, 1.25])
+WEEKDAY_MEAN = WEEKDAY_FACTOR.mean()
 
 
 @dataclass(frozen=True)
@@ -175,10 +169,6 @@ class GenerationReport:
         return out
 
 
-def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds") + "Z"
-
-
 class _CustomerSim:
     """Simulates one customer's events from its own random stream."""
 
@@ -210,7 +200,7 @@ class _CustomerSim:
         self.profile = {
             "customer_id": self.customer_id,
             "email": f"customer{index + 1}@example.com",
-            "signup_at": _ts(self.signup_at),
+            "signup_at": ts(self.signup_at),
             "country": rng.choice(COUNTRIES),
             "age_band": rng.choice(AGE_BANDS),
             "consent_marketing": "true" if rng.random() < 0.8 else "false",
@@ -262,7 +252,7 @@ class _CustomerSim:
             rate = p.sessions_per_week
             if p.active_weeks is not None and week >= p.active_weeks:
                 rate = 0.02
-            expected = rate / 7.0 * WEEKDAY_FACTOR[day.weekday()] / WEEKDAY_FACTOR.mean()
+            expected = rate / 7.0 * WEEKDAY_FACTOR[day.weekday()] / WEEKDAY_MEAN
             for _ in range(_poisson(rng, expected)):
                 hour = rng.choices(HOURS, cum_weights=HOUR_CUM)[0]
                 start = day_start + timedelta(hours=hour, seconds=rng.uniform(0, 3600))
@@ -383,108 +373,39 @@ def _assign_personas(cfg: GeneratorConfig) -> list[Persona]:
     return [assigned[i] for i in order]
 
 
-def _stringify(value) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, float):
-        return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else repr(value)
-    return str(value)
-
-
-def _corrupt(row: dict[str, str | None], kind: str, rng: random.Random) -> None:
-    if kind == "missing_event_id":
-        row["event_id"] = None
-    elif kind == "unknown_event_type":
-        row["event_type"] = rng.choice(["pageview_v2", "PAGE VIEW", "clickk"])
-    elif kind == "invalid_timestamp":
-        row["occurred_at"] = rng.choice(["yesterday", "2025-13-45T25:61:00Z", "1700000000000"])
-    elif kind == "missing_identity":
-        row["anonymous_id"] = None
-        row["user_id"] = None
-    elif kind == "invalid_number":
-        row["price"] = rng.choice(["12,50€", "n/a", "1.2.3"])
-        row["event_type"] = "product_view"
-    elif kind == "non_positive_quantity":
-        row["event_type"] = "add_to_cart"
-        row["quantity"] = rng.choice(["0", "-1"])
-        row["price"] = row.get("price") or "9.99"
-
-
 def generate(cfg: GeneratorConfig, landing_dir: Path, truth_dir: Path) -> GenerationReport:
-    """Write landing files and ground truth for ``cfg``; returns what was written."""
-    personas = _assign_personas(cfg)
-    sims = []
-    for index, persona in enumerate(personas):
-        sim = _CustomerSim(cfg, index, persona)
-        sim.run()
-        sims.append(sim)
+    """Write landing files and ground truth for ``cfg``; returns what was written.
 
-    rng = random.Random(f"{cfg.seed}:delivery")
-    period_end = datetime.combine(cfg.end, datetime.min.time())
-    by_day: dict[date, list[dict]] = defaultdict(list)
-    generated = late = dupes = undelivered = 0
-    malformed: Counter[str] = Counter()
-    for sim in sims:
-        for event in sim.events:
-            generated += 1
-            occurred = event["occurred_at"]
-            if rng.random() < cfg.late_share:
-                received = occurred + timedelta(hours=rng.uniform(26, 96))
-                late += 1
-            else:
-                received = occurred + timedelta(seconds=rng.uniform(0.2, 30))
-            if received >= period_end:
-                undelivered += 1
-                continue
-            row = {k: _stringify(v) for k, v in event.items() if v is not None}
-            row["received_at"] = _ts(received)
-            copies = [row]
-            if rng.random() < cfg.duplicate_share:
-                # at-least-once delivery: the identical row arrives again
-                copies.append(dict(row))
-                dupes += 1
-            elif rng.random() < cfg.malformed_share:
-                kind = rng.choice(MALFORMED_KINDS)
-                _corrupt(row, kind, rng)
-                malformed[kind] += 1
-            for copy in copies:
-                by_day[received.date()].append(copy)
-
-    customers_by_day: dict[date, list[dict]] = defaultdict(list)
-    for sim in sims:
-        signup_day = max(sim.signup_at.date(), cfg.start)
-        customers_by_day[signup_day].append(sim.profile)
-
+    Customers are simulated one at a time and each delivered row goes straight into the file of the day
+    it is received, so memory stays bounded however many events the config asks for.
+    """
     landing_dir = Path(landing_dir)
     truth_dir = Path(truth_dir)
     (landing_dir / "events").mkdir(parents=True, exist_ok=True)
     (landing_dir / "customers").mkdir(parents=True, exist_ok=True)
     truth_dir.mkdir(parents=True, exist_ok=True)
-    files = 0
-    broken = 0
-    for day in sorted(by_day):
-        rows = by_day[day]
-        broken += _write(landing_dir / "events" / f"events_{day.isoformat()}", rows, EVENT_COLUMNS, cfg,
-                         rng)
-        files += 1
-    for day in sorted(customers_by_day):
-        _write(landing_dir / "customers" / f"customers_{day.isoformat()}", customers_by_day[day],
-               CUSTOMER_COLUMNS, replace(cfg, broken_line_share=0.0), rng)
-        files += 1
 
-    with open(truth_dir / "personas.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["customer_id", "persona", "is_bot", "signup_at"])
-        for sim in sims:
-            writer.writerow([sim.customer_id, sim.persona.name, sim.persona.name == "bot",
-                             sim.profile["signup_at"]])
+    personas = _assign_personas(cfg)
+    with (DayFiles(landing_dir / "events", "events", EVENT_COLUMNS, cfg.format) as events,
+          DayFiles(landing_dir / "customers", "customers", CUSTOMER_COLUMNS, cfg.format) as customers,
+          open(truth_dir / "personas.csv", "w", newline="") as truth_fh):
+        delivery = Delivery(cfg, events)
+        truth = csv.writer(truth_fh)
+        truth.writerow(["customer_id", "persona", "is_bot", "signup_at"])
+        for index, persona in enumerate(personas):
+            sim = _CustomerSim(cfg, index, persona)
+            sim.run()
+            delivery.deliver(sim.events)
+            customers.write(max(sim.signup_at.date(), cfg.start), sim.profile)
+            truth.writerow([sim.customer_id, persona.name, persona.name == "bot", sim.profile["signup_at"]])
+            del sim  # the customer's events are not kept beyond the customer
     report = GenerationReport(
-        landing_dir=landing_dir, truth_dir=truth_dir, files=files, customers=len(sims),
-        events_generated=generated, events_delivered=generated - undelivered + dupes, late_events=late,
-        duplicates=dupes, malformed=dict(sorted(malformed.items())), broken_lines=broken,
-        undelivered=undelivered,
+        landing_dir=landing_dir, truth_dir=truth_dir, files=events.files + customers.files,
+        customers=len(personas), events_generated=delivery.generated,
+        events_delivered=delivery.generated - delivery.undelivered + delivery.duplicates,
+        late_events=delivery.late, duplicates=delivery.duplicates,
+        malformed=dict(sorted(delivery.malformed.items())), broken_lines=delivery.broken_lines,
+        undelivered=delivery.undelivered,
     )
     meta = {
         "config": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(cfg).items()},
@@ -495,35 +416,3 @@ def generate(cfg: GeneratorConfig, landing_dir: Path, truth_dir: Path) -> Genera
     }
     (truth_dir / "generation.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return report
-
-
-def _write(stem: Path, rows: list[dict], columns: tuple[str, ...], cfg: GeneratorConfig,
-           rng: random.Random) -> int:
-    """Write rows in the configured format; returns the number of deliberately broken lines."""
-    broken = 0
-    if cfg.format == "csv":
-        with open(stem.with_suffix(".csv"), "w", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                values = [row.get(c, "") for c in columns]
-                if cfg.broken_line_share and rng.random() < cfg.broken_line_share:
-                    values = values[: len(values) // 2]  # a truncated line: too few columns
-                    broken += 1
-                writer.writerow(values)
-    elif cfg.format == "jsonl":
-        with open(stem.with_suffix(".jsonl"), "w") as fh:
-            for row in rows:
-                line = json.dumps({c: row.get(c) for c in columns if row.get(c) is not None},
-                                  separators=(",", ":"))
-                if cfg.broken_line_share and rng.random() < cfg.broken_line_share:
-                    line = line[: len(line) // 2]  # a truncated line: invalid JSON
-                    broken += 1
-                fh.write(line + "\n")
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.table({c: pa.array([row.get(c) for row in rows], type=pa.string()) for c in columns})
-        pq.write_table(table, stem.with_suffix(".parquet"))
-    return broken

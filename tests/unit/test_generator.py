@@ -11,6 +11,8 @@ import csv
 import hashlib
 import json
 import math
+import re
+import tracemalloc
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from segflow.sources import generator_io
 from segflow.sources.generator import (
     CUSTOMER_COLUMNS,
     EVENT_COLUMNS,
@@ -65,15 +68,52 @@ def _csv_rows(folder: Path) -> list[dict[str, str]]:
 # -- determinism ---------------------------------------------------------------------------------------
 
 
-def test_same_config_gives_byte_identical_landing_and_truth(tmp_path):
-    _, first = _run(tmp_path / "a")
-    _, second = _run(tmp_path / "b")
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_same_config_gives_byte_identical_landing_and_truth(tmp_path, fmt):
+    _, first = _run(tmp_path / "a", format=fmt, broken_line_share=0.01)
+    _, second = _run(tmp_path / "b", format=fmt, broken_line_share=0.01)
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
-    assert any(name.startswith("landing/events/") for name in a)
+    assert any(name.startswith("landing/events/") and name.endswith(f".{fmt}") for name in a)
     assert any(name.startswith("truth/") for name in a)
     assert a == b
     assert first.as_dict() | {"landing_dir": "", "truth_dir": ""} == second.as_dict() | {
         "landing_dir": "", "truth_dir": ""}
+
+
+def test_parquet_flushing_changes_row_groups_not_rows(tmp_path, monkeypatch):
+    # tiny buffers force many flushes (by total and by row-group size); the rows of every file stay the same
+    _run(tmp_path / "default", format="parquet")
+    monkeypatch.setattr(generator_io, "MAX_BUFFERED_ROWS", 300)
+    monkeypatch.setattr(generator_io, "ROW_GROUP_ROWS", 40)
+    _run(tmp_path / "tiny", format="parquet")
+    _run(tmp_path / "tiny_again", format="parquet")
+    assert _digests(tmp_path / "tiny") == _digests(tmp_path / "tiny_again")
+    default = sorted((tmp_path / "default" / "landing").rglob("*.parquet"))
+    tiny = sorted((tmp_path / "tiny" / "landing").rglob("*.parquet"))
+    assert [p.relative_to(tmp_path / "default") for p in default] == [
+        p.relative_to(tmp_path / "tiny") for p in tiny]
+    groups = 0
+    for d, t in zip(default, tiny, strict=True):
+        assert pq.read_table(d).to_pylist() == pq.read_table(t).to_pylist()
+        meta = pq.read_metadata(t)
+        assert all(meta.row_group(i).num_rows <= 40 for i in range(meta.num_row_groups))
+        groups += meta.num_row_groups
+    assert groups > 2 * len(tiny), "expected most day files to be written in several row groups"
+
+
+def test_peak_memory_does_not_grow_with_the_number_of_customers(tmp_path):
+    # customers are streamed to disk one by one: 4x the events must not mean 4x the memory
+    peaks, events = [], []
+    for customers in (100, 400):
+        tracemalloc.start()
+        try:
+            _, report = _run(tmp_path / str(customers), customers=customers, days=7)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        events.append(report.events_generated)
+    assert events[1] > 3 * events[0]
+    assert peaks[1] < 1.5 * peaks[0] + 1_000_000
 
 
 def test_different_seed_gives_different_data(tmp_path):
@@ -153,6 +193,83 @@ def test_generation_report_matches_csv_files(tmp_path):
     assert rep["files"] == len(event_files) + len(customer_files)
     assert rep["customers"] == cfg.customers
     assert set(rep["malformed"]) <= set(MALFORMED_KINDS)
+
+
+def _event_lines(folder: Path, fmt: str) -> list[tuple[dict[str, str | None] | None, str | None]]:
+    """Every delivered event line as (parsed row or None if the line is broken, event_id if readable)."""
+    out: list[tuple[dict[str, str | None] | None, str | None]] = []
+    for path in sorted(folder.glob(f"*.{fmt}")):
+        if fmt == "parquet":
+            out.extend((r, r["event_id"]) for r in pq.read_table(path).to_pylist())
+        elif fmt == "csv":
+            with open(path, newline="") as fh:
+                reader = csv.reader(fh)
+                assert next(reader) == list(EVENT_COLUMNS)
+                for values in reader:
+                    row = dict(zip(EVENT_COLUMNS, values, strict=False)) if values else {}
+                    intact = len(values) == len(EVENT_COLUMNS)
+                    out.append(({k: v or None for k, v in row.items()} if intact else None,
+                                values[0] if values and values[0] else None))
+        else:
+            for line in path.read_text().splitlines():
+                # a broken line is the first half of the JSON object; event_id is its first key
+                match = re.match(r'\{"event_id":"([^"]+)"', line)
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    row = None
+                out.append(({c: row.get(c) for c in EVENT_COLUMNS} if row is not None else None,
+                            match.group(1) if match else None))
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_report_counts_are_what_the_files_hold(tmp_path, fmt):
+    # every count is measured from the files alone, then compared with the report
+    _, report = _run(tmp_path, format=fmt, late_share=0.05, duplicate_share=0.02, malformed_share=0.02,
+                     broken_line_share=0.02)
+    landing = tmp_path / "landing"
+    lines = _event_lines(landing / "events", fmt)
+    assert len(lines) == report.events_delivered > 1000
+    broken = sum(row is None for row, _ in lines)
+    assert broken == report.broken_lines
+    assert (broken > 0) == (fmt != "parquet")
+    ids = Counter(event_id for _, event_id in lines if event_id is not None)
+    # a duplicate is the same event delivered twice; malformed rows (some without an id) are never doubled
+    assert sum(n - 1 for n in ids.values()) == report.duplicates > 0
+    assert max(ids.values()) == 2
+    # faults do not stack: a broken line is neither a duplicate nor a row that lost its id
+    assert all(event_id is not None and ids[event_id] == 1 for row, event_id in lines if row is None)
+    events_in_files = len(ids) + sum(event_id is None for _, event_id in lines)
+    assert events_in_files == report.events_generated - report.undelivered
+
+    def parse(value: str | None) -> datetime | None:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except (AttributeError, ValueError):
+            return None
+
+    late, unreadable = set(), 0
+    for row, event_id in lines:
+        occurred, received = (parse(row["occurred_at"]), parse(row["received_at"])) if row else (None, None)
+        if occurred is None or received is None:
+            unreadable += 1
+        elif received - occurred > timedelta(hours=25):
+            late.add(event_id or id(row))
+    # late events received after the period end are undelivered, so not in the files
+    assert len(late) <= report.late_events <= len(late) + unreadable + report.undelivered
+    assert len(late) > 0.5 * report.late_events
+
+    files = [p for p in landing.rglob("*") if p.is_file()]
+    assert report.files == len(files)
+    assert all(re.fullmatch(rf"(events|customers)_\d{{4}}-\d{{2}}-\d{{2}}\.{fmt}", p.name) for p in files)
+    if fmt == "parquet":
+        customer_rows = sum(pq.read_metadata(p).num_rows for p in landing.glob("customers/*.parquet"))
+    elif fmt == "jsonl":
+        customer_rows = sum(len(p.read_text().splitlines()) for p in landing.glob("customers/*.jsonl"))
+    else:
+        customer_rows = sum(len(p.read_text().splitlines()) - 1 for p in landing.glob("customers/*.csv"))
+    assert customer_rows == report.customers == len(_personas(tmp_path / "truth"))
 
 
 def test_malformed_counts_match_rows_in_files(tmp_path):

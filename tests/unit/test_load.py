@@ -255,6 +255,26 @@ def test_loading_twice_skips_every_file(settings):
     assert _query(settings, "select count(*) from meta.load_manifest")[0][0] == manifest
 
 
+def test_a_known_unchanged_file_is_not_read_again_and_a_rewritten_one_is(settings, monkeypatch):
+    _generate(settings)
+    load_landing(settings)
+    import segflow.jobs.load as load_module
+
+    hashed = []
+    real = load_module._sha256
+    monkeypatch.setattr(load_module, "_sha256", lambda path: hashed.append(path.name) or real(path))
+    second = load_landing(settings)
+    assert hashed == [] and {f.status for f in second.files} == {"skipped"}
+
+    # a file rewritten with other content (new size and modification time) is read, hashed and loaded
+    target = sorted((settings.landing_dir / "events").glob("*.csv"))[0]
+    lines = target.read_text().splitlines(keepends=True)
+    target.write_text("".join(lines[:-1]))
+    third = load_landing(settings)
+    assert hashed == [target.name]
+    assert [f.status for f in third.files if f.file == target.name] == ["loaded"]
+
+
 def test_same_bytes_under_another_name_are_skipped(settings):
     events = _events_dir(settings)
     (events / "events_2025-01-01.csv").write_text(f"{HEADER}\ne1,{ROW}\ne2,{ROW}\n")
