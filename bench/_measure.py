@@ -210,6 +210,50 @@ def step_check(p: dict) -> dict:
     return out
 
 
+# identifiers made distinct in each copy, so K copies are K times the customers, devices, events and orders
+_COPY_IDS = ("event_id", "user_id", "anonymous_id", "email", "order_id", "original_order_id", "ticket_id",
+             "customer_id", "identity_id", "previous_id")
+
+
+def step_replicate(p: dict) -> dict:
+    """Copy every original load (load_id without '~') that has no copies yet ``copies - 1`` times inside the
+    warehouse, with distinct identifiers and its own manifest rows (load_seq after the originals): replicated
+    generated history, for the 100M-event measurement."""
+    import duckdb
+
+    from segflow.sources import canonical
+
+    settings = _settings(p)
+    con = duckdb.connect(str(settings.warehouse_path))
+    loads = [r[0] for r in con.execute(
+        "select load_id from meta.load_manifest where load_id not like '%~%' and load_id || '~1' not in "
+        "(select load_id from meta.load_manifest) order by load_seq").fetchall()]
+    rows = 0
+    con.execute("begin transaction")
+    for k in range(1, p["copies"]):
+        suffix = f"~{k}"
+        for stream in canonical.STREAMS:
+            cols = canonical.columns(stream)
+            replace = ", ".join(f"case when {c} is null then null else {c} || '{suffix}' end as {c}"
+                                for c in cols if c in _COPY_IDS)
+            load_list = ", ".join(_literal(x) for x in loads) or "null"
+            rows += con.execute(
+                f"insert into raw.{stream} select * replace ({replace}, _load_id || '{suffix}' as _load_id) "
+                f"from raw.{stream} where _load_id in ({load_list})").fetchall()[0][0]
+        con.execute(
+            "insert into meta.load_manifest select * replace (load_id || ? as load_id, checksum || ? as checksum, "
+            "(select max(load_seq) from meta.load_manifest) + row_number() over (order by load_seq) as load_seq) "
+            f"from meta.load_manifest where load_id in ({', '.join(_literal(x) for x in loads) or 'null'})",
+            [suffix, suffix])
+        con.execute(
+            "insert into meta.load_outputs select load_id || ? as load_id, stream, rows_written "
+            f"from meta.load_outputs where load_id in ({', '.join(_literal(x) for x in loads) or 'null'})", [suffix])
+    con.execute("commit")
+    events = sum(con.execute(f"select count(*) from raw.{s}").fetchall()[0][0] for s in canonical.EVENT_STREAMS)
+    con.close()
+    return {"loads": len(loads), "rows_added": rows, "event_rows": events}
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))  # this checkout's segflow, not the one installed in the venv
     step, params, result_path = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3])
