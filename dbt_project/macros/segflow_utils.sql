@@ -191,6 +191,15 @@
     {{ return(relation) }}
 {%- endmacro %}
 
+{#- In an incremental run, keep only the rows of `alias` that the session scope recomputes. -#}
+{% macro join_reprocess_scope(alias, time_column='occurred_at') -%}
+    {%- if is_incremental() %}
+    inner join {{ ref('int_sessions_reprocess_scope') }} as scope
+        on {{ alias }}.person_key = scope.person_key
+        and {{ alias }}.{{ time_column }} >= scope.reprocess_from
+    {%- endif %}
+{%- endmacro %}
+
 {#- pre_hook of a session-level incremental model: remove what the session scope reprocesses (rows of a person
     in scope from its reprocess_from on); the model then appends their recomputed rows. -#}
 {% macro delete_reprocessed(time_column) -%}

@@ -31,11 +31,7 @@ events as (
         stitched.is_cart_event,
         stitched.occurred_at
     from {{ ref('int_events_stitched') }} as stitched
-    {% if is_incremental() %}
-    inner join {{ ref('int_sessions_reprocess_scope') }} as scope
-        on stitched.person_key = scope.person_key
-        and stitched.occurred_at >= scope.reprocess_from
-    {% endif %}
+    {{ join_reprocess_scope('stitched') }}
     where stitched.is_interactive
 
 ),

@@ -6,6 +6,19 @@
 -- two customers merged). Every row it writes carries this build's _build_seq.
 {{ config(materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert') }}
 
+{#- the event's own columns, carried as they are: one list for new events and for stored events that this
+    build re-attributes (both resolve the customer the same way, below) -#}
+{%- set carried = ['user_id', 'anonymous_id', 'event_type', 'channel', 'page_type', 'product_id', 'category',
+    'order_id', 'original_order_id', 'payment_method', 'campaign_id', 'scroll_depth', 'quantity', 'price',
+    'revenue'] -%}
+{%- set typed = ['event_group', 'is_interactive', 'is_order_line', 'is_cart_event', 'is_reversal'] -%}
+{#- (CTE name, alias of the event columns, alias of the event-type columns, relation) -#}
+{%- set branches = [('stitched', 'events', 'event_types',
+    'events inner join ' ~ ref('event_types') ~ ' as event_types on events.event_type = event_types.event_type')] -%}
+{%- if is_incremental() -%}
+    {%- do branches.append(('restitched', 'stored', 'stored', this ~ ' as stored')) -%}
+{%- endif %}
+
 with
 
 users as (
@@ -22,12 +35,6 @@ devices as (
 
 ),
 
-event_types as (
-
-    select * from {{ ref('event_types') }}
-
-),
-
 events as (
 
     select * from {{ ref('int_events_deduplicated') }}
@@ -40,99 +47,40 @@ events as (
 
 ),
 
-stitched as (
+{%- for name, alias, type_alias, relation in branches %}
+{{ name }} as (
 
     select
-        events.event_id,
+        {{ alias }}.event_id,
         coalesce(users.customer_id, devices.customer_id) as customer_id,
-        coalesce(
-            users.customer_id,
-            devices.customer_id,
-            {{ dbt.concat(["'anon:'", 'events.anonymous_id']) }}
-        ) as person_key,
-        events.user_id,
-        events.anonymous_id,
-        events.event_type,
-        event_types.event_group,
-        events.channel,
-        events.page_type,
-        events.product_id,
-        events.category,
-        events.order_id,
-        events.original_order_id,
-        events.payment_method,
-        events.campaign_id,
-        events.scroll_depth,
-        events.quantity,
-        events.price,
-        events.revenue,
-        event_types.is_interactive,
-        event_types.is_order_line,
-        event_types.is_cart_event,
-        event_types.is_reversal,
-        events.user_id is null and devices.customer_id is not null as is_stitched,
-        events.occurred_at,
-        events.received_at,
+        coalesce(users.customer_id, devices.customer_id, {{ dbt.concat(["'anon:'", alias ~ '.anonymous_id']) }})
+            as person_key,
+        {%- for column in carried %}
+        {{ alias }}.{{ column }},
+        {%- endfor %}
+        {%- for column in typed %}
+        {{ type_alias }}.{{ column }},
+        {%- endfor %}
+        {{ alias }}.user_id is null and devices.customer_id is not null as is_stitched,
+        {{ alias }}.occurred_at,
+        {{ alias }}.received_at,
         {{ build_seq_literal() }} as _build_seq
-    from events
-    inner join event_types
-        on events.event_type = event_types.event_type
+    from {{ relation }}
     left join users
-        on events.user_id = users.user_id
+        on {{ alias }}.user_id = users.user_id
     left join devices
-        on events.user_id is null
-        and events.anonymous_id = devices.anonymous_id
-
-)
-
-{% if is_incremental() %}
-,
-
-restitched as (
-
+        on {{ alias }}.user_id is null
+        and {{ alias }}.anonymous_id = devices.anonymous_id
+    {%- if name == 'restitched' %}
     -- stored events whose customer changed with this build's identity graph: the same row, re-attributed
-    select
-        stored.event_id,
-        coalesce(users.customer_id, devices.customer_id) as customer_id,
-        coalesce(
-            users.customer_id,
-            devices.customer_id,
-            {{ dbt.concat(["'anon:'", 'stored.anonymous_id']) }}
-        ) as person_key,
-        stored.user_id,
-        stored.anonymous_id,
-        stored.event_type,
-        stored.event_group,
-        stored.channel,
-        stored.page_type,
-        stored.product_id,
-        stored.category,
-        stored.order_id,
-        stored.original_order_id,
-        stored.payment_method,
-        stored.campaign_id,
-        stored.scroll_depth,
-        stored.quantity,
-        stored.price,
-        stored.revenue,
-        stored.is_interactive,
-        stored.is_order_line,
-        stored.is_cart_event,
-        stored.is_reversal,
-        stored.user_id is null and devices.customer_id is not null as is_stitched,
-        stored.occurred_at,
-        stored.received_at,
-        {{ build_seq_literal() }} as _build_seq
-    from {{ this }} as stored
-    left join users
-        on stored.user_id = users.user_id
-    left join devices
-        on stored.user_id is null
-        and stored.anonymous_id = devices.anonymous_id
     where coalesce(users.customer_id, devices.customer_id) is distinct from stored.customer_id
         or (stored.user_id is null and devices.customer_id is not null) is distinct from stored.is_stitched
+    {%- endif %}
 
-)
+){% if not loop.last %},{% endif %}
+{% endfor %}
+
+{% if is_incremental() %}
 
 select * from stitched
 union all

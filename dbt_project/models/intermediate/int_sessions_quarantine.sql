@@ -14,11 +14,7 @@ events as (
 
     select sessionized.*
     from {{ ref('int_events_sessionized') }} as sessionized
-    {% if is_incremental() %}
-    inner join {{ ref('int_sessions_reprocess_scope') }} as scope
-        on sessionized.person_key = scope.person_key
-        and sessionized.occurred_at >= scope.reprocess_from
-    {% endif %}
+    {{ join_reprocess_scope('sessionized') }}
 
 ),
 

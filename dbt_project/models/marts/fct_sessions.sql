@@ -21,11 +21,7 @@ events as (
     from {{ ref('int_events_sessionized') }} as sessionized
     left join runaway
         on sessionized.session_id = runaway.session_id
-    {% if is_incremental() %}
-    inner join {{ ref('int_sessions_reprocess_scope') }} as scope
-        on sessionized.person_key = scope.person_key
-        and sessionized.occurred_at >= scope.reprocess_from
-    {% endif %}
+    {{ join_reprocess_scope('sessionized') }}
     where runaway.session_id is null
 
 ),
