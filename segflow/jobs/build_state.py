@@ -20,10 +20,6 @@ import duckdb
 
 from segflow.settings import Settings
 
-# vars that say *which* build this is, not *what* the tables mean: they never force a full refresh
-_BOOKKEEPING_VARS = ("segflow__as_of", "segflow__build_seq", "segflow__since_build_seq", "segflow__since_as_of",
-                     "segflow__since_load_seq")
-
 
 @dataclass(frozen=True)
 class BuildPlan:
@@ -48,10 +44,10 @@ class BuildPlan:
 
 
 def fingerprint(settings: Settings, variables: dict) -> str:
-    """A hash of what shapes the tables: the dbt vars from settings and every file of the dbt project."""
+    """A hash of what shapes the tables: the dbt vars from settings (the per-build as-of and bounds travel as
+    SEGFLOW_RUN_* variables, not vars) and every file of the dbt project."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({k: v for k, v in variables.items() if k not in _BOOKKEEPING_VARS},
-                             sort_keys=True, default=str).encode())
+    digest.update(json.dumps(variables, sort_keys=True, default=str).encode())
     project = Path(settings.dbt_project_dir)
     for folder in ("models", "macros", "seeds", "data-tests"):
         for path in sorted((project / folder).rglob("*")):
