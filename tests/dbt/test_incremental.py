@@ -138,7 +138,7 @@ def test_daily_incremental_builds_equal_one_full_build(daily, tmp_path):
 
     result = build(settings, _next_midnight("2025-09-05"), full_refresh=True)
     assert result.mode == "full"
-    diff = _differences(incremental, settings.warehouse_path, ("staging.base_raw__events", *AS_OF_TABLES))
+    diff = _differences(incremental, settings.warehouse_path, ("staging.base_raw__events", "staging.base_raw__events_redeliveries", *AS_OF_TABLES))
     assert all(rows > 0 for table, (rows, _, _) in diff.items() if table != "intermediate.int_sessions_quarantine")
     assert {table: (only_a, only_b) for table, (_, only_a, only_b) in diff.items()} == {
         table: (0, 0) for table in diff}
@@ -147,8 +147,10 @@ def test_daily_incremental_builds_equal_one_full_build(daily, tmp_path):
         # the cases the fixture holds really happened (so the equality above is not about trivial tables)
         sessions = dict(con.execute("select min_by(event_id, occurred_at), list(event_id order by event_id) "
                                     "from intermediate.int_events_sessionized group by session_id").fetchall())
-        statuses = dict(con.execute("select coalesce(quarantine_reason, delivery_status), count(*) "
-                                    "from staging.base_raw__events group by 1").fetchall())
+        statuses = dict(con.execute("select quarantine_reason, count(*) from staging.base_raw__events "
+                                    "where quarantine_reason is not null group by 1 union all "
+                                    "select delivery_status, count(*) from staging.base_raw__events_redeliveries "
+                                    "group by 1").fetchall())
         order = con.execute("select revenue, reversed_revenue, net_revenue from marts.fct_orders "
                             "where order_id = 'O1'").fetchall()
         moved = con.execute("select distinct person_key from intermediate.int_events_stitched "

@@ -105,7 +105,8 @@ def test_the_project_builds_and_tests_on_postgres_with_the_same_results(built_ho
             assert on_postgres == on_duckdb, table
 
 
-INCREMENTAL_TABLES = ("staging.base_raw__events", "intermediate.int_events_stitched",
+INCREMENTAL_TABLES = ("staging.base_raw__events", "staging.base_raw__events_redeliveries",
+                      "intermediate.int_events_stitched",
                       "intermediate.int_events_sessionized", "marts.fct_sessions", "marts.fct_orders",
                       "marts.fct_returns", "marts.customer_features")
 

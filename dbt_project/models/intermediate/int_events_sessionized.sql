@@ -1,5 +1,7 @@
 -- One row per interactive event, with its session. A gap strictly greater than
 -- segflow__session_timeout_minutes since the person's previous event starts a new session.
+-- Narrow on purpose (the event -> session map): what the event says stays in int_events_stitched, and the
+-- session marts join it by event_id; at 10M events every carried column cost about half a second to write.
 -- Incremental: the events of each person in int_sessions_reprocess_scope from its reprocess_from on are
 -- removed and sessionized again; everything else keeps its rows (and so its session ids).
 -- depends_on: {{ ref('int_sessions_reprocess_scope') }}
@@ -17,18 +19,6 @@ events as (
         stitched.event_id,
         stitched.customer_id,
         stitched.person_key,
-        stitched.anonymous_id,
-        stitched.event_type,
-        stitched.event_group,
-        stitched.channel,
-        stitched.page_type,
-        stitched.product_id,
-        stitched.category,
-        stitched.order_id,
-        stitched.quantity,
-        stitched.price,
-        stitched.is_order_line,
-        stitched.is_cart_event,
         stitched.occurred_at
     from {{ ref('int_events_stitched') }} as stitched
     {{ join_reprocess_scope('stitched') }}
@@ -63,18 +53,6 @@ select
     event_id,
     customer_id,
     person_key,
-    anonymous_id,
-    event_type,
-    event_group,
-    channel,
-    page_type,
-    product_id,
-    category,
-    order_id,
-    quantity,
-    price,
-    is_order_line,
-    is_cart_event,
     is_session_start,
     session_started_at,
     occurred_at,

@@ -17,8 +17,19 @@ runaway as (
 
 events as (
 
-    select sessionized.*
+    select
+        sessionized.session_id,
+        sessionized.customer_id,
+        sessionized.person_key,
+        sessionized.occurred_at,
+        stitched.anonymous_id,
+        stitched.channel,
+        stitched.event_type,
+        stitched.order_id,
+        stitched.is_order_line
     from {{ ref('int_events_sessionized') }} as sessionized
+    inner join {{ ref('int_events_stitched') }} as stitched
+        on sessionized.event_id = stitched.event_id
     left join runaway
         on sessionized.session_id = runaway.session_id
     {{ join_reprocess_scope('sessionized') }}

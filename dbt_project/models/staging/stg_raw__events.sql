@@ -4,8 +4,15 @@ with
 
 classified as (
 
-    select * from {{ ref('base_raw__events') }}
-    where delivery_status = 'first'
+    -- valid rows that are no later delivery of their event_id: the first valid delivery of each
+    select base.*
+    from {{ ref('base_raw__events') }} as base
+    left join {{ ref('base_raw__events_redeliveries') }} as redeliveries
+        on base._load_id = redeliveries._load_id
+        and base._stream = redeliveries._stream
+        and base._source_row = redeliveries._source_row
+    where base.quarantine_reason is null
+        and redeliveries._load_id is null
 
 )
 

@@ -5,5 +5,5 @@ select
     _source_file,
     _source_row,
     event_id
-from {{ ref('base_raw__events') }}
+from {{ ref('base_raw__events_redeliveries') }}
 where delivery_status = 'duplicate'

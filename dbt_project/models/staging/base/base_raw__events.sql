@@ -1,11 +1,17 @@
 -- One row per raw row of every event stream (events, orders, support_tickets, email_events): every column
--- typed once, the validation verdict (`quarantine_reason`) and the delivery verdict (`delivery_status`).
--- Deliveries of one event_id are ranked by delivery order (the load manifest's sequence, then the row in the
--- file), never by a timestamp inside the data: the first valid delivery is kept, a later identical one is a
--- duplicate, a later one with different content is a conflict (quarantined, never silently applied).
--- Incremental by load: a build types only the loads that arrived since the last successful build, and ranks
--- their deliveries after the earlier deliveries of the same event ids (a verdict, once given, never changes).
+-- typed once, with the validation verdict (`quarantine_reason`).
+-- Which delivery of an event_id counts is decided in base_raw__events_redeliveries (only the ~1% of event ids
+-- delivered more than once need ranking; ranking every row here cost a 10M-row sort of ~50 columns).
+-- Incremental by load: a build types only the loads that arrived since the last successful build.
 {{ config(materialized='incremental', incremental_strategy='append') }}
+{%- set text_columns = ['occurred_at_text', 'received_at_text', 'scroll_depth_text', 'time_on_page_text',
+    'quantity_text', 'price_text', 'revenue_text'] %}
+{%- set kept_columns = ['_stream', 'event_id', 'event_type', 'event_name', 'event_group', 'anonymous_id', 'user_id',
+    'email_hash', 'session_hint', 'channel', 'page_url', 'page_type', 'referrer', 'product_id', 'category',
+    'currency', 'order_id', 'original_order_id', 'payment_method', 'feature_name', 'ticket_id', 'campaign_id',
+    'scroll_depth', 'time_on_page_seconds', 'quantity', 'price', 'revenue', 'is_order_line', 'is_reversal',
+    'occurred_at', 'received_at', 'quarantine_reason', 'content_hash', '_load_id', '_source_file', '_source_row',
+    '_load_seq', '_loaded_at'] %}
 
 {%- set new_loads = none -%}
 {%- if is_incremental() and execute -%}
@@ -171,79 +177,15 @@ hashed as (
         ]) }} as content_hash
     from classified
 
-),
-
-{% if is_incremental() %}
-deliveries as (
-
-    -- the new deliveries and the earlier deliveries of the same event ids (those come first in load order)
-    select event_id, quarantine_reason is null as is_valid, _load_seq, _load_id, _stream, _source_row, content_hash,
-        true as is_new
-    from hashed
-    union all
-    select event_id, quarantine_reason is null as is_valid, _load_seq, _load_id, _stream, _source_row, content_hash,
-        false as is_new
-    from {{ this }}
-    where event_id in (select event_id from hashed)
-
-),
-
-delivery_ranks as (
-
-    select
-        _load_id,
-        _stream,
-        _source_row,
-        is_new,
-        -- rows without an event id are quarantined; they have no deliveries to rank against
-        case when event_id is not null then row_number() over deliveries end as delivery_rank,
-        case when event_id is not null then first_value(content_hash) over deliveries end as first_content_hash
-    from deliveries
-    window deliveries as (
-        partition by event_id, is_valid
-        order by _load_seq, _load_id, _source_row
-        rows between unbounded preceding and unbounded following
-    )
-
-),
-
-ranked as (
-
-    select hashed.*, delivery_ranks.delivery_rank, delivery_ranks.first_content_hash
-    from hashed
-    inner join delivery_ranks
-        on delivery_ranks.is_new
-        and hashed._load_id = delivery_ranks._load_id
-        and hashed._stream = delivery_ranks._stream
-        and hashed._source_row = delivery_ranks._source_row
-
 )
-{% else %}
-ranked as (
-
-    -- one window pass: the delivery's rank among the event's valid (or invalid) deliveries, and the content of
-    -- the first of them
-    select
-        hashed.*,
-        -- rows without an event id are quarantined; they have no deliveries to rank against
-        case when event_id is not null then row_number() over deliveries end as delivery_rank,
-        case when event_id is not null then first_value(content_hash) over deliveries end as first_content_hash
-    from hashed
-    window deliveries as (
-        partition by event_id, quarantine_reason is null
-        order by _load_seq, _load_id, _source_row
-        rows between unbounded preceding and unbounded following
-    )
-
-)
-{% endif %}
 
 select
-    ranked.*,
-    case
-        when ranked.quarantine_reason is not null then 'invalid'
-        when ranked.delivery_rank = 1 then 'first'
-        when ranked.content_hash = ranked.first_content_hash then 'duplicate'
-        else 'conflict'
-    end as delivery_status
-from ranked
+    {%- for column in kept_columns %}
+    hashed.{{ column }},
+    {%- endfor %}
+    -- the text as delivered, only where typing it failed (for a valid row the typed value says it; the raw row
+    -- stays in raw.<_stream> at _source_row)
+    {%- for column in text_columns %}
+    case when hashed.quarantine_reason is not null then hashed.{{ column }} end as {{ column }}{% if not loop.last %},{% endif %}
+    {%- endfor %}
+from hashed
