@@ -68,7 +68,8 @@ def _settings(p: dict):
 
     if not Path(segflow.__file__).is_relative_to(ROOT):
         raise SystemExit(f"segflow imported from {segflow.__file__}, not from {ROOT}")
-    return Settings(home=Path(p["home"]))
+    limit = {"duckdb_memory_limit": p["memory_limit"]} if p.get("memory_limit") else {}
+    return Settings(home=Path(p["home"]), **limit)
 
 
 def _as_of(p: dict):

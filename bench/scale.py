@@ -1,11 +1,12 @@
 """segflow at scale: load, full and 1-day builds, the gate, and sessionization against a DuckDB floor and pandas.
 
     python bench/scale.py --events 1000000 10000000 [--days 30] [--repeats 3] [--out docs/benchmarks.md]
-                          [--keep DIR]
+                          [--memory-limit 3GB] [--keep DIR]
 
 Per size: the seeded generator writes `days` + 1 received days once (the customer count comes from a small
 calibration run, so the files hold about the requested number of event rows). In a fresh SEGFLOW_HOME the
-first `days` are loaded, built with --full-refresh and validated; then the held-back last day is loaded,
+first `days` are loaded, built with --full-refresh (with the default DuckDB memory limit, half the RAM, then
+again with --memory-limit) and validated; then the held-back last day is loaded,
 built incrementally and validated again. Then sessionization alone, on the same events exported once to
 Parquet, alternating in every repeat: segflow's dbt model, a hand-written single DuckDB query (the floor) and
 a pandas + pyarrow version. Every step runs in a fresh interpreter (as an Airflow task does, imports
@@ -80,7 +81,8 @@ def _gate_notes(f: dict) -> str:
     return "passed" if f["success"] else f"FAILED: {f['failures']}"
 
 
-def run_size(work: Path, events: int, per_customer: float, days: int, repeats: int) -> dict:
+def run_size(work: Path, events: int, per_customer: float, days: int, repeats: int, memory_limit: str
+             ) -> dict:
     customers = max(1, round(events / per_customer))
     base = work / f"events-{events}"
     home, logs = base / "home", work / "logs"
@@ -104,6 +106,9 @@ def run_size(work: Path, events: int, per_customer: float, days: int, repeats: i
     h = {"home": str(home)}
     step("load", "load", h, _load_notes)
     step("full build", "build", {**h, "as_of": full_as_of, "full_refresh": True}, _build_notes)
+    if memory_limit:
+        step(f"full build, {memory_limit} memory limit", "build",
+             {**h, "as_of": full_as_of, "full_refresh": True, "memory_limit": memory_limit}, _build_notes)
     step("validate", "validate", {**h, "as_of": full_as_of}, _gate_notes)
     for path in held:
         shutil.move(base / "held-back" / path.parent.name / path.name, path)
@@ -150,7 +155,7 @@ def size_markdown(r: dict) -> str:
     lines += [f"Sessionization of {info['rows']:,} interactive events ({info['persons']:,} persons, "
               f"{info['sessions']:,} sessions), each run a fresh process, medians of {r['repeats']} alternating "
               "runs. *work* = segflow: the dbt node's execution_time; floor: connect + query; pandas: read to "
-              "write. segflow's model also carries 19 event columns through; the others write 5.\n",
+              "write. segflow's model writes 8 columns (the event -> session map with person, customer and session start); the others write 5.\n",
               "| variant | process wall (s) | work (s) | peak RSS (MB) |", "|---|---|---|---|"]
     med = {v: [_median(r["sess"][v], i) for i in range(3)] for v in VARIANTS}
     lines += [f"| {VARIANTS[v]} | {m[0]:.1f} | {m[2]:.1f} | {m[1]:,.0f} |" for v, m in med.items()]
@@ -172,6 +177,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="days loaded before the 1-day increment")
     parser.add_argument("--repeats", type=int, default=3, help="sessionization runs per variant")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--memory-limit", default="3GB",
+                        help="also time the full build with this SEGFLOW_DUCKDB_MEMORY_LIMIT ('' to skip)")
     parser.add_argument("--keep", type=Path, help="keep the data (homes, logs, Parquet) in this folder")
     args = parser.parse_args()
     if args.days < 1 or args.repeats < 1 or min(args.events) < 1:
@@ -188,7 +195,7 @@ def main() -> None:
         per_customer = calibrate(work, args.days)
         sections = []
         for events in args.events:
-            sections.append(size_markdown(run_size(work, events, per_customer, args.days, args.repeats)))
+            sections.append(size_markdown(run_size(work, events, per_customer, args.days, args.repeats, args.memory_limit)))
             if not args.keep:
                 shutil.rmtree(work / f"events-{events}")
     except StepFailed as exc:
