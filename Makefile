@@ -14,7 +14,7 @@ help:
 	@echo "make test     install and run the whole test suite (unit, dbt, DAGs, GX, end-to-end)"
 	@echo "make airflow  Airflow UI on http://127.0.0.1:8080 with the demo's runs"
 	@echo "make docs     dbt docs (lineage) as one HTML file"
-	@echo "make bench    scale benchmarks at 1M and 10M events (about an hour) -> docs/benchmarks.md"
+	@echo "make bench    scale benchmarks at 1M and 10M events (about 20 minutes) -> docs/benchmarks.md"
 	@echo "make lint     ruff"
 
 # The venv is (re)built when pyproject.toml changes. uv installs the stack in seconds; pip is the fallback.
