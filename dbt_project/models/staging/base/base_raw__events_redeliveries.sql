@@ -19,37 +19,29 @@ valid as (
 
 {% if is_incremental() %}
 {%- set since = segflow_since() %}
-new_event_ids as (
+ranked_ids as (
 
+    -- the event ids that the new loads deliver: their deliveries, old and new, are ranked together
     select distinct event_id from valid where _load_seq > {{ since.load_seq | int }}
 
 ),
-
-candidates as (
-
-    -- every valid delivery, old and new, of the event ids that the new loads deliver
-    select valid.*
-    from valid
-    inner join new_event_ids
-        on valid.event_id = new_event_ids.event_id
-
-),
 {% else %}
-redelivered as (
+ranked_ids as (
 
+    -- the event ids delivered more than once (usually a small share): only those need ranking
     select event_id from valid group by event_id having count(*) > 1
 
 ),
+{% endif %}
 
 candidates as (
 
     select valid.*
     from valid
-    inner join redelivered
-        on valid.event_id = redelivered.event_id
+    inner join ranked_ids
+        on valid.event_id = ranked_ids.event_id
 
 ),
-{% endif %}
 
 ranked as (
 
