@@ -32,6 +32,10 @@ COMPARED = {
     "marts.fct_sessions": "select count(*), sum(event_count), count(distinct person_key) from {t}",
     "marts.customer_features": "select count(*), sum(frequency), sum(session_count), sum(sessions_28d), "
                                "round(cast(sum(monetary) as numeric), 2) from {t}",
+    "marts.customer_lifecycle_history": "select count(*), count(*) filter (where is_current), "
+                                        "count(distinct stage), sum(orders_at_change) from {t}",
+    "marts.customer_high_intent": "select count(*), sum(product_views), sum(cart_adds), "
+                                  "sum(hours_since_last_signal) from {t}",
     "marts.fct_load_audit": "select count(*), count(*) filter (where is_balanced), sum(rows_staged) from {t}",
     "staging.stg_raw__events_quarantine": "select count(*) from {t}",
     "intermediate.int_identity_graph": "select count(*), count(distinct customer_id) from {t}",

@@ -53,7 +53,7 @@ orders as (
         min(channel) as channel,
         min(payment_method) as payment_method,
         count(*) as line_count,
-        sum(quantity) as item_count,
+        cast(sum(quantity) as bigint) as item_count,
         sum(revenue) as revenue,
         min(occurred_at) as ordered_at
     from lines

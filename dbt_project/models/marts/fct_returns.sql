@@ -25,7 +25,7 @@ select
     max(customer_id) as customer_id,
     max(original_order_id) as original_order_id,
     count(*) as line_count,
-    sum(quantity) as item_count,
+    cast(sum(quantity) as bigint) as item_count,
     cast(sum(revenue) as decimal(18, 2)) as returned_revenue,
     cast(min(occurred_at) as date) as returned_date,
     min(occurred_at) as returned_at
