@@ -110,6 +110,18 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The build's as-of bound as a scalar SQL expression: the literal when the build has one (every scheduled
+    build does), else a scalar subquery on int_run_context. Unlike a cross join with int_run_context, neither
+    hides the bound from the planner's row estimates on a large relation. A model that calls it needs a
+    `-- depends_on: {{ ref('int_run_context') }}` line. -#}
+{% macro as_of_value() -%}
+    {%- if run_var('as_of') -%}
+        {{ as_of_literal() }}
+    {%- else -%}
+        (select as_of from {{ ref('int_run_context') }})
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The names of the raw event streams (one raw table each; see segflow/sources/canonical.py). -#}
 {% macro event_streams() -%}
     {{ return(['events', 'orders', 'support_tickets', 'email_events']) }}

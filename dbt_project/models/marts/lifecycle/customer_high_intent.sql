@@ -7,8 +7,7 @@
 {%- set lookback_days = var('segflow__high_intent_lookback_days') | int %}
 {%- set min_views = var('segflow__high_intent_min_views') | int %}
 {%- set wait_hours = var('segflow__high_intent_wait_hours') | int %}
-{#- the as-of bound: a literal when the build has one (a scalar never joins a big relation), else run context -#}
-{%- set as_of = as_of_literal() if run_var('as_of') else '(select as_of from ' ~ ref('int_run_context') ~ ')' %}
+{%- set as_of = as_of_value() %}
 
 with
 
