@@ -61,8 +61,9 @@ def connect(
 
 
 def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Apply the memory limit, threads and spill directory (the same values dbt gets in its profile)."""
+    """Apply the memory limit, threads, spill directory and UTC session zone (as dbt's profile does)."""
     settings.duckdb_temp_path.mkdir(parents=True, exist_ok=True)
+    con.execute("set TimeZone = 'UTC'")
     con.execute(f"set memory_limit = '{settings.duckdb_memory}'")
     con.execute(f"set threads = {int(settings.duckdb_thread_count)}")
     con.execute("set temp_directory = ?", [str(settings.duckdb_temp_path)])

@@ -55,6 +55,7 @@ def dbt_env(settings: Settings, as_of: datetime | None = None, run: dict[str, st
         "DBT_PROJECT_DIR": str(settings.dbt_project_dir),
         "DBT_TARGET_PATH": str(settings.dbt_target_dir),
         "DBT_LOG_PATH": str(settings.dbt_log_dir),
+        "PGTZ": "UTC",  # PostgreSQL target: a delivered time without an offset is UTC, as on DuckDB
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PARTIAL_PARSE": "true",
         "DBT_USE_COLORS": "false",
@@ -203,6 +204,17 @@ def _explain_empty_staging(settings: Settings) -> None:
 
 def docs(settings: Settings | None = None) -> Path:
     """Generate dbt docs (lineage + catalog) as one static HTML file; returns its path."""
+    from segflow.ddl import ensure_schema
+    from segflow.jobs import build_state
+    from segflow.warehouse import connect
+
     settings = settings or get_settings()
-    run_dbt(["docs", "generate", "--static"], settings)
+    run_env = None
+    if settings.warehouse_path.exists():
+        # dbt compiles every model for the docs: incremental ones as the next build would run them, which needs
+        # that build's bounds (since the last successful build)
+        with connect(settings) as con:
+            ensure_schema(con)
+            run_env = build_state.plan(con, settings, dbt_vars(settings), None, False).run_env()
+    run_dbt(["docs", "generate", "--static"], settings, run_env=run_env)
     return settings.dbt_target_dir / "static_index.html"

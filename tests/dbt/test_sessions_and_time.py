@@ -75,3 +75,18 @@ def test_late_events_do_not_rename_later_sessions_and_impossible_times_are_quara
     assert quarantined == [("x1", "implausible_timestamp"), ("x2", "implausible_timestamp")]
     # the default as-of is one second after the last plausible receipt: 2099 did not move it
     assert as_of == datetime(2025, 1, 3, 10, 0, 1)
+
+
+def test_times_without_an_offset_are_utc_whatever_the_machine_zone(tmp_path, monkeypatch):
+    """docs/data-contract.md: a delivered time without an offset is UTC. On a machine in New York, DuckDB's
+    session zone would otherwise read '10:00:00' as 10:00 local (15:00 UTC)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    settings = Settings(home=tmp_path / "home")
+    _write(settings, "events_2025-01-03.csv", [
+        ("n1", "page_view", "2025-01-02 10:00:00", "U1"), ("n2", "page_view", "2025-01-02T11:00:00+01:00", "U1"),
+        ("n3", "page_view", "2025-07-02T10:00:00", "U2")])  # summer time in New York
+    load_landing(settings)
+    build(settings)
+    with connect(settings, read_only=True) as con:
+        times = dict(con.execute("select event_id, occurred_at from staging.stg_raw__events").fetchall())
+    assert times == {"n1": datetime(2025, 1, 2, 10), "n2": datetime(2025, 1, 2, 10), "n3": datetime(2025, 7, 2, 10)}
