@@ -51,3 +51,9 @@
     {%- endif -%}
     {{ return(steps) }}
 {%- endmacro %}
+
+{#- Seconds elapsed from one timestamp to another, as a double with microsecond precision (dbt.datediff in
+    seconds counts second boundaries crossed: 00:00:59.9 -> 00:01:00.1 would be 1 second). -#}
+{% macro seconds_between(first_timestamp, second_timestamp) -%}
+    (cast({{ dbt.datediff(first_timestamp, second_timestamp, 'microsecond') }} as {{ type_double() }}) / 1000000)
+{%- endmacro %}

@@ -75,7 +75,9 @@ FILES = {
 # tables whose content depends on the as-of (the staging ledger holds every delivery, whatever the as-of)
 AS_OF_TABLES = ("intermediate.int_events_stitched", "intermediate.int_events_sessionized",
                 "intermediate.int_sessions_quarantine", "marts.fct_sessions", "marts.fct_orders",
-                "marts.fct_returns", "marts.dim_customers", "marts.customer_features")
+                "marts.fct_returns", "marts.dim_customers", "marts.customer_features",
+                "intermediate.int_journey_session_states", "marts.fct_funnel_sessions", "marts.agg_funnel_daily",
+                "marts.journey_markov_transitions")
 
 
 def _next_midnight(day: str) -> datetime:

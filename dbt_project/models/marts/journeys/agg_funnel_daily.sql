@@ -68,8 +68,8 @@ timed as (
 
     select
         *,
-        {{ dbt.datediff('entered_at', 'reached_at', 'second') }} as seconds_from_first_step,
-        {{ dbt.datediff('previous_reached_at', 'reached_at', 'second') }} as seconds_from_previous_step
+        {{ seconds_between('entered_at', 'reached_at') }} as seconds_from_first_step,
+        {{ seconds_between('previous_reached_at', 'reached_at') }} as seconds_from_previous_step
     from session_steps
 
 ),
@@ -87,10 +87,10 @@ aggregated as (
         count(*) as sessions_entered,
         sum(case when previous_reached_at is not null then 1 else 0 end) as sessions_reached_previous,
         sum(case when reached_at is not null then 1 else 0 end) as sessions_reached,
-        avg(cast(seconds_from_first_step as {{ type_double() }})) as avg_seconds_from_first_step,
-        percentile_cont(0.5) within group (order by cast(seconds_from_first_step as {{ type_double() }}))
+        avg(seconds_from_first_step) as avg_seconds_from_first_step,
+        percentile_cont(0.5) within group (order by seconds_from_first_step)
             as median_seconds_from_first_step,
-        percentile_cont(0.5) within group (order by cast(seconds_from_previous_step as {{ type_double() }}))
+        percentile_cont(0.5) within group (order by seconds_from_previous_step)
             as median_seconds_from_previous_step
     from timed
     group by session_started_date, funnel, step_number, step_name, channel, is_known_customer, customer_segment

@@ -153,14 +153,15 @@ furthest as (
 final as (
 
     select
-        session_id,
-        funnel,
-        customer_id,
-        person_key,
-        channel,
+        -- varchar as in the contract (PostgreSQL's text would be a schema change to the incremental model)
+        cast(session_id as varchar) as session_id,
+        cast(funnel as varchar) as funnel,
+        cast(customer_id as varchar) as customer_id,
+        cast(person_key as varchar) as person_key,
+        cast(channel as varchar) as channel,
         cast(step_count as integer) as step_count,
         cast(furthest_step_number as integer) as furthest_step_number,
-        cast({{ dbt.datediff('step_1_at', 'converted_at', 'second') }} as bigint) as seconds_to_convert,
+        {{ seconds_between('step_1_at', 'converted_at') }} as seconds_to_convert,
         customer_id is not null as is_known_customer,
         step_1_at is not null as is_entered,
         converted_at is not null as is_converted,
