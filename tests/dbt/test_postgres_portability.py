@@ -39,6 +39,16 @@ COMPARED = {
     "marts.fct_load_audit": "select count(*), count(*) filter (where is_balanced), sum(rows_staged) from {t}",
     "staging.stg_raw__events_quarantine": "select count(*) from {t}",
     "intermediate.int_identity_graph": "select count(*), count(distinct customer_id) from {t}",
+    "marts.fct_funnel_sessions": "select count(*), sum(furthest_step_number), count(*) filter (where is_converted), "
+                                 "round(cast(sum(seconds_to_convert) as numeric), 2) from {t}",
+    "marts.agg_funnel_daily": "select count(*), sum(sessions_reached), sum(drop_off_sessions), "
+                              "round(cast(sum(median_seconds_from_previous_step) as numeric), 2) from {t}",
+    "marts.journey_markov_transitions": "select count(*), sum(transitions), "
+                                        "round(cast(sum(probability * transitions) as numeric), 2) from {t}",
+    "marts.journey_removal_effects": "select count(*), round(cast(sum(removal_effect) as numeric), 6), "
+                                     "round(cast(max(base_conversion_probability) as numeric), 6) from {t}",
+    "marts.journey_top_paths": "select count(*), sum(sessions), sum(converted_sessions), max(path_length) from {t}",
+    "marts.journey_path_edges": "select count(*), sum(sessions), sum(step_index * sessions) from {t}",
 }
 
 
@@ -112,7 +122,8 @@ def test_the_project_builds_and_tests_on_postgres_with_the_same_results(built_ho
 INCREMENTAL_TABLES = ("staging.base_raw__events", "staging.base_raw__events_redeliveries",
                       "intermediate.int_events_stitched",
                       "intermediate.int_events_sessionized", "marts.fct_sessions", "marts.fct_orders",
-                      "marts.fct_returns", "marts.customer_features")
+                      "marts.fct_returns", "marts.customer_features", "intermediate.int_journey_session_states",
+                      "marts.fct_funnel_sessions")
 
 
 def test_incremental_models_run_on_postgres_and_equal_a_full_refresh(built_home, pg_database, monkeypatch):
