@@ -16,12 +16,8 @@
     end
 {%- endmacro %}
 
-{#- Generic tests of the customer-value marts (no package from the hub). -#}
+{#- Generic test of the customer-value marts (no package from the hub; expression_is_true is in generic_tests.sql). -#}
 {% test at_least(model, column_name, min_value) %}
 select * from {{ model }} where {{ column_name }} < {{ min_value }}
 {% endtest %}
 
-{#- Rows where a model-level rule (a boolean SQL expression over one row) does not hold. -#}
-{% test expression_is_true(model, expression) %}
-select * from {{ model }} where not ({{ expression }})
-{% endtest %}
