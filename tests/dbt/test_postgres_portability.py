@@ -37,6 +37,15 @@ COMPARED = {
     "marts.customer_high_intent": "select count(*), sum(product_views), sum(cart_adds), "
                                   "sum(hours_since_last_signal) from {t}",
     "marts.fct_load_audit": "select count(*), count(*) filter (where is_balanced), sum(rows_staged) from {t}",
+    "marts.customer_value": "select count(*), sum(order_count), sum(purchase_days), sum(net_revenue), "
+                            "round(cast(sum(avg_order_value_net) as numeric), 2), min(first_order_date) from {t}",
+    "marts.customer_rfm": "select count(*), sum(recency_days), sum(r_score), sum(f_score), sum(m_score), "
+                          "sum(fm_score), count(distinct rfm_cell), count(distinct rfm_segment), "
+                          "sum(r_score * frequency * m_score), count(*) filter (where rfm_segment = 'Champions') "
+                          "from {t}",
+    "marts.customer_purchase_summary": "select count(*), sum(frequency), sum(recency_days), sum(t_days), "
+                                       "sum(repeat_revenue), round(cast(sum(monetary_value) as numeric), 2), "
+                                       "round(cast(sum(t_weeks) as numeric), 2), max(observation_end_date) from {t}",
     "staging.stg_raw__events_quarantine": "select count(*) from {t}",
     "intermediate.int_identity_graph": "select count(*), count(distinct customer_id) from {t}",
     "marts.fct_funnel_sessions": "select count(*), sum(furthest_step_number), count(*) filter (where is_converted), "

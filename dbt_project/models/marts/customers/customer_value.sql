@@ -1,0 +1,102 @@
+-- One row per analytics-consenting customer with at least one order before the as-of bound: historic
+-- customer lifetime value (net revenue to date) and the order history behind it.
+-- Returns and cancellations count where the warehouse can place them: one that names an order in fct_orders is
+-- already netted there (fct_orders.reversed_revenue, charged to that order's buyer); one that names no order,
+-- or an order outside the warehouse, is charged to the customer on the return (fct_returns).
+with
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+    where has_analytics_consent
+
+),
+
+all_orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+returns as (
+
+    select * from {{ ref('fct_returns') }}
+
+),
+
+run_context as (
+
+    select * from {{ ref('int_run_context') }}
+
+),
+
+order_stats as (
+
+    select
+        customer_id,
+        count(*) as order_count,
+        count(distinct ordered_date) as purchase_days,
+        sum(revenue) as gross_revenue,
+        sum(reversed_revenue) as order_reversed_revenue,
+        min(ordered_at) as first_ordered_at,
+        max(ordered_at) as last_ordered_at
+    from all_orders
+    where customer_id is not null
+    group by customer_id
+
+),
+
+unlinked_returns as (
+
+    select
+        returns.customer_id,
+        sum(returns.returned_revenue) as returned_revenue
+    from returns
+    left join all_orders
+        on returns.original_order_id = all_orders.order_id
+    where all_orders.order_id is null
+        and returns.customer_id is not null
+    group by returns.customer_id
+
+),
+
+totals as (
+
+    select
+        order_stats.customer_id,
+        order_stats.order_count,
+        order_stats.purchase_days,
+        order_stats.gross_revenue,
+        order_stats.order_reversed_revenue + coalesce(unlinked_returns.returned_revenue, 0) as returned_revenue,
+        order_stats.first_ordered_at,
+        order_stats.last_ordered_at
+    from order_stats
+    inner join customers
+        on order_stats.customer_id = customers.customer_id
+    left join unlinked_returns
+        on order_stats.customer_id = unlinked_returns.customer_id
+
+),
+
+final as (
+
+    select
+        totals.customer_id,
+        cast(totals.order_count as integer) as order_count,
+        cast(totals.purchase_days as integer) as purchase_days,
+        cast(totals.gross_revenue as decimal(18, 2)) as gross_revenue,
+        cast(totals.returned_revenue as decimal(18, 2)) as returned_revenue,
+        cast(totals.gross_revenue - totals.returned_revenue as decimal(18, 2)) as net_revenue,
+        cast(totals.gross_revenue - totals.returned_revenue as {{ type_double() }}) / totals.order_count
+            as avg_order_value_net,
+        cast(totals.first_ordered_at as date) as first_order_date,
+        cast(totals.last_ordered_at as date) as last_order_date,
+        totals.first_ordered_at,
+        totals.last_ordered_at,
+        run_context.as_of
+    from totals
+    cross join run_context
+
+)
+
+select * from final
