@@ -1,8 +1,9 @@
-"""The warehouse's own tables (raw landing tables and load bookkeeping): the one place their DDL lives.
+"""The warehouse's own tables (raw landing tables, load and build bookkeeping, data-quality results and the
+ML jobs' tables): the one place their DDL lives.
 
-dbt owns staging, intermediate and marts; jobs own ``ml.*`` and ``meta.dq_results`` next to the code that
-writes them. Every raw table has every canonical column of its stream (as text), so a source that lacks
-optional columns still builds.
+dbt owns staging, intermediate and marts, and reads raw.*, meta.* and ml.segments / ml.segment_assignments /
+ml.model_runs as sources, so all of them exist before the first build. Every raw table has every canonical
+column of its stream (as text), so a source that lacks optional columns still builds.
 """
 
 from __future__ import annotations
@@ -65,11 +66,52 @@ create table if not exists meta.build_state (
     started_at timestamp not null,
     finished_at timestamp
 );
+create table if not exists meta.dq_results (
+    as_of timestamp not null,
+    suite varchar not null,
+    success boolean not null,
+    evaluated integer not null,
+    failed integer not null,
+    rows bigint not null,
+    failures varchar,
+    result_file varchar,
+    validated_at timestamp not null
+);
 create table if not exists meta.file_rejects (
     file_name varchar,
     source varchar,
     reason varchar,
     seen_at timestamp
+);
+"""
+
+
+_ML_DDL = """
+create schema if not exists ml;
+create table if not exists ml.model_runs (
+    run_id varchar primary key, as_of timestamp not null, status varchar not null, algorithm varchar,
+    k integer, silhouette double, scores varchar, params varchar, features varchar, customer_count bigint,
+    data_fingerprint varchar, code_version varchar, library_versions varchar, previous_run_id varchar,
+    created_at timestamp
+);
+create table if not exists ml.segments (
+    as_of timestamp not null, run_id varchar not null, segment_id varchar not null, segment_name varchar,
+    customer_count bigint, share double, is_new boolean, profile varchar, log_centroid varchar
+);
+create table if not exists ml.segment_assignments (
+    as_of timestamp not null, run_id varchar not null, customer_id varchar not null, segment_id varchar not null
+);
+create table if not exists ml.drift_runs (
+    as_of timestamp not null, reference_as_of timestamp, verdict varchar not null, max_psi double,
+    drifted_features varchar, created_at timestamp
+);
+create table if not exists ml.drift_metrics (
+    as_of timestamp not null, reference_as_of timestamp not null, feature varchar not null, psi double,
+    verdict varchar, reference_mean double, current_mean double
+);
+create table if not exists ml.publications (
+    as_of timestamp not null, run_id varchar not null, path varchar not null, row_count bigint,
+    published_at timestamp
 );
 """
 
@@ -85,7 +127,8 @@ def raw_table_ddl(stream: str) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and meta tables (idempotent)."""
+    """Create the raw, meta and ml tables (idempotent)."""
     con.execute(_META_DDL)
+    con.execute(_ML_DDL)
     for stream in canonical.STREAMS:
         con.execute(raw_table_ddl(stream))

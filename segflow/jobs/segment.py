@@ -22,35 +22,6 @@ from segflow.errors import GateFailed, NotReady
 from segflow.settings import PROJECT_ROOT, Settings, get_settings
 from segflow.warehouse import connect, table_exists
 
-_DDL = """
-create schema if not exists ml;
-create table if not exists ml.model_runs (
-    run_id varchar primary key, as_of timestamp not null, status varchar not null, algorithm varchar,
-    k integer, silhouette double, scores varchar, params varchar, features varchar, customer_count bigint,
-    data_fingerprint varchar, code_version varchar, library_versions varchar, previous_run_id varchar,
-    created_at timestamp
-);
-create table if not exists ml.segments (
-    as_of timestamp not null, run_id varchar not null, segment_id varchar not null, segment_name varchar,
-    customer_count bigint, share double, is_new boolean, profile varchar, log_centroid varchar
-);
-create table if not exists ml.segment_assignments (
-    as_of timestamp not null, run_id varchar not null, customer_id varchar not null, segment_id varchar not null
-);
-create table if not exists ml.drift_runs (
-    as_of timestamp not null, reference_as_of timestamp, verdict varchar not null, max_psi double,
-    drifted_features varchar, created_at timestamp
-);
-create table if not exists ml.drift_metrics (
-    as_of timestamp not null, reference_as_of timestamp not null, feature varchar not null, psi double,
-    verdict varchar, reference_mean double, current_mean double
-);
-create table if not exists ml.publications (
-    as_of timestamp not null, run_id varchar not null, path varchar not null, row_count bigint,
-    published_at timestamp
-);
-"""
-
 
 def to_naive_utc(value: datetime | None) -> datetime | None:
     """Airflow hands out aware datetimes; the warehouse stores naive UTC."""
@@ -60,7 +31,10 @@ def to_naive_utc(value: datetime | None) -> datetime | None:
 
 
 def ensure_schema(con) -> None:
-    con.execute(_DDL)
+    """The ml tables live with the other warehouse DDL (segflow.ddl): dbt reads ml.segments as a source."""
+    from segflow.ddl import ensure_schema as ensure_warehouse_schema
+
+    ensure_warehouse_schema(con)
 
 
 def code_version() -> str:
@@ -101,11 +75,13 @@ class SegmentRun:
 
 
 def _resolve_as_of(con, table: str, as_of: datetime | None, missing: str) -> datetime:
-    """``as_of`` if given, else the latest week in ``ml.<table>``; NotReady when that table does not exist."""
+    """``as_of`` if given, else the latest week in ``ml.<table>``; NotReady when that table holds no week."""
     if not table_exists(con, "ml", table):
         raise NotReady(missing)
     if as_of is None:
         as_of = con.execute(f"select max(as_of) from ml.{table}").fetchone()[0]
+        if as_of is None:  # the table exists (segflow.ddl creates it) but no run wrote to it yet
+            raise NotReady(missing)
     return as_of
 
 

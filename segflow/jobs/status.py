@@ -57,10 +57,11 @@ def summary(settings: Settings | None = None) -> dict:
         if table_exists(con, "meta", "dq_results"):
             rows = con.execute("select as_of, suite, success, failed, failures from meta.dq_results "
                                "where as_of = (select max(as_of) from meta.dq_results) order by suite").fetchall()
-            out["data_quality"] = {"as_of": str(rows[0][0]) if rows else None,
-                                   "verdict": "pass" if rows and all(r[2] for r in rows) else "fail",
-                                   "suites": {r[1]: {"success": r[2], "failed": r[3], "failures": r[4]}
-                                              for r in rows}}
+            if rows:  # the table exists from the first load on; empty until the gate first runs
+                out["data_quality"] = {"as_of": str(rows[0][0]),
+                                       "verdict": "pass" if all(r[2] for r in rows) else "fail",
+                                       "suites": {r[1]: {"success": r[2], "failed": r[3], "failures": r[4]}
+                                                  for r in rows}}
         if table_exists(con, "ml", "model_runs"):
             runs = con.execute("select run_id, as_of, status, k, silhouette, previous_run_id from ml.model_runs "
                                "order by as_of").fetchall()

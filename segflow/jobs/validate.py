@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from segflow.ddl import ensure_schema
 from segflow.errors import GateFailed
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect
@@ -21,20 +22,6 @@ from segflow.warehouse import connect
 if TYPE_CHECKING:
     import pandas as pd
 
-_DDL = """
-create schema if not exists meta;
-create table if not exists meta.dq_results (
-    as_of timestamp not null,
-    suite varchar not null,
-    success boolean not null,
-    evaluated integer not null,
-    failed integer not null,
-    rows bigint not null,
-    failures varchar,
-    result_file varchar,
-    validated_at timestamp not null
-);
-"""
 
 
 # which setting moves the bound of a failed expectation (business thresholds a deployment may need to change)
@@ -130,7 +117,7 @@ def validate(settings: Settings | None = None, as_of: datetime | None = None, ra
         rows.append((as_of, name, summary.success, summary.evaluated, summary.failed, summary.rows,
                      summary.describe_failures() or None, str(path), datetime.now()))
     with connect(settings) as con:
-        con.execute(_DDL)
+        ensure_schema(con)
         con.execute("begin transaction")
         con.execute("delete from meta.dq_results where as_of = ?", [as_of])
         con.executemany("insert into meta.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

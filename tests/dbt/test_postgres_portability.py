@@ -84,11 +84,11 @@ def pg_database():
 
 
 def _copy_raw_and_meta(settings, database: str) -> None:
-    """Mirror every raw.* and meta.* table of the DuckDB warehouse into PostgreSQL, values unchanged."""
+    """Mirror every raw.*, meta.* and ml.* table of the DuckDB warehouse into PostgreSQL, values unchanged."""
     psycopg2 = _psycopg2()
     with connect(settings, read_only=True) as duck, psycopg2.connect(dbname=database, **PG) as pg:
         tables = duck.execute("select table_schema, table_name from information_schema.tables "
-                              "where table_schema in ('raw', 'meta') order by 1, 2").fetchall()
+                              "where table_schema in ('raw', 'meta', 'ml') order by 1, 2").fetchall()
         with pg.cursor() as cur:
             for schema, table in tables:
                 columns = duck.execute("select column_name, data_type from information_schema.columns "

@@ -1,6 +1,7 @@
 -- One row per customer and UTC day with activity before the as-of bound: interactive events, orders placed,
 -- their gross revenue and the revenue that returns/cancellations took back that day. The daily input of the
--- lifecycle stages (a day with only a return is kept: it changes net revenue, not activity).
+-- lifecycle stages (a day with only a return is kept: it changes net revenue, not activity). Returns are charged
+-- as int_returns_charged says.
 with
 
 events as (
@@ -31,13 +32,14 @@ orders as (
 
 returns as (
 
+    -- charged to the order's buyer when the return names a known order (int_returns_charged)
     select
-        customer_id,
+        charged_customer_id as customer_id,
         returned_date as activity_date,
         sum(returned_revenue) as returned_revenue
-    from {{ ref('fct_returns') }}
-    where customer_id is not null
-    group by customer_id, returned_date
+    from {{ ref('int_returns_charged') }}
+    where charged_customer_id is not null
+    group by charged_customer_id, returned_date
 
 ),
 

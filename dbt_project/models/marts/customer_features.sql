@@ -83,11 +83,11 @@ order_stats as (
 return_stats as (
 
     select
-        returns.customer_id,
+        returns.charged_customer_id as customer_id,
         sum(returns.returned_revenue) as returned_revenue
-    from {{ ref('fct_returns') }} as returns
-    where returns.customer_id is not null
-    group by returns.customer_id
+    from {{ ref('int_returns_charged') }} as returns
+    where returns.charged_customer_id is not null
+    group by returns.charged_customer_id
 
 ),
 

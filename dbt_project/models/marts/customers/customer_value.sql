@@ -1,8 +1,7 @@
 -- One row per analytics-consenting customer with at least one order before the as-of bound: historic
 -- customer lifetime value (net revenue to date) and the order history behind it.
--- Returns and cancellations count where the warehouse can place them: one that names an order in fct_orders is
--- already netted there (fct_orders.reversed_revenue, charged to that order's buyer); one that names no order,
--- or an order outside the warehouse, is charged to the customer on the return (fct_returns).
+-- Returns and cancellations are charged as int_returns_charged says: to the buyer of the order they name when
+-- that order is in fct_orders, else to the customer on the return.
 with
 
 customers as (
@@ -15,12 +14,6 @@ customers as (
 all_orders as (
 
     select * from {{ ref('fct_orders') }}
-
-),
-
-returns as (
-
-    select * from {{ ref('fct_returns') }}
 
 ),
 
@@ -37,7 +30,6 @@ order_stats as (
         count(*) as order_count,
         count(distinct ordered_date) as purchase_days,
         sum(revenue) as gross_revenue,
-        sum(reversed_revenue) as order_reversed_revenue,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at
     from all_orders
@@ -46,17 +38,14 @@ order_stats as (
 
 ),
 
-unlinked_returns as (
+charged_returns as (
 
     select
-        returns.customer_id,
-        sum(returns.returned_revenue) as returned_revenue
-    from returns
-    left join all_orders
-        on returns.original_order_id = all_orders.order_id
-    where all_orders.order_id is null
-        and returns.customer_id is not null
-    group by returns.customer_id
+        charged_customer_id as customer_id,
+        sum(returned_revenue) as returned_revenue
+    from {{ ref('int_returns_charged') }}
+    where charged_customer_id is not null
+    group by charged_customer_id
 
 ),
 
@@ -67,14 +56,14 @@ totals as (
         order_stats.order_count,
         order_stats.purchase_days,
         order_stats.gross_revenue,
-        order_stats.order_reversed_revenue + coalesce(unlinked_returns.returned_revenue, 0) as returned_revenue,
+        coalesce(charged_returns.returned_revenue, 0) as returned_revenue,
         order_stats.first_ordered_at,
         order_stats.last_ordered_at
     from order_stats
     inner join customers
         on order_stats.customer_id = customers.customer_id
-    left join unlinked_returns
-        on order_stats.customer_id = unlinked_returns.customer_id
+    left join charged_returns
+        on order_stats.customer_id = charged_returns.customer_id
 
 ),
 

@@ -2,8 +2,7 @@
 -- for every group where at least one session entered the funnel: how many sessions reached the step in order,
 -- conversion from the previous step and from step 1, drop-off, and the time taken to reach the step.
 -- A table: it re-aggregates fct_funnel_sessions (already incremental) and is small.
--- Segment hook: customer_segment is '(all)' for now. A per-segment breakdown joins the customer's segment
--- (as of the session) in the session_segments CTE below; nothing else changes (the column is in the grain).
+-- customer_segment: the customer's current segment from the weekly segmentation (int_customer_segments).
 {%- set max_steps = funnel_max_steps() %}
 
 with
@@ -25,12 +24,18 @@ funnel_steps as (
 
 session_segments as (
 
-    -- HOOK: replace the constant by the customer's segment at session_started_at (left join, '(none)' for
-    -- anonymous sessions) to break every count down by segment.
+    -- the customer's current segment (int_customer_segments: the latest accepted segmentation run before this
+    -- build's as-of); '(anonymous)' for sessions of unidentified visitors, '(unsegmented)' for customers the
+    -- segmentation has not assigned (no run yet, or no analytics consent)
     select
-        *,
-        cast('(all)' as {{ dbt.type_string() }}) as customer_segment
+        funnel_sessions.*,
+        case
+            when funnel_sessions.customer_id is null then '(anonymous)'
+            else coalesce(segments.segment_name, '(unsegmented)')
+        end as customer_segment
     from funnel_sessions
+    left join {{ ref('int_customer_segments') }} as segments
+        on funnel_sessions.customer_id = segments.customer_id
 
 ),
 
