@@ -127,8 +127,15 @@ def raw_table_ddl(stream: str) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw, meta and ml tables (idempotent)."""
+    """Create the raw, meta and ml tables (idempotent); a canonical column added since a raw table was created
+    is appended to it (text, null for the rows loaded before)."""
     con.execute(_META_DDL)
     con.execute(_ML_DDL)
     for stream in canonical.STREAMS:
         con.execute(raw_table_ddl(stream))
+        present = {c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = 'raw' and table_name = ?", [stream]).fetchall()}
+        for column in canonical.columns(stream):
+            if column not in present:
+                con.execute(f"alter table raw.{stream} add column {_quote(column)} varchar")

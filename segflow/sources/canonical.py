@@ -45,6 +45,9 @@ EVENT_COLUMNS = (
     "feature_name",
     "ticket_id",
     "campaign_id",
+    "device_type",         # desktop | mobile | tablet | other; staging normalises synonyms (phone -> mobile, pc ->
+                           # desktop, ...) and leaves anything it does not recognise null (last: a warehouse loaded
+                           # before it existed gets it appended, see segflow.ddl.ensure_schema)
 )
 
 STREAM_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -87,6 +90,12 @@ FEATURE_NEEDS: dict[str, tuple[str, ...]] = {
     "net revenue (returns, cancellations)": ("return/cancellation events", "revenue or quantity + price"),
     "cart abandonment": ("add_to_cart events", "purchase events"),
     "app share": ("channel = app", "app_open/feature_use events"),
+    "time on page, scroll depth, entry and exit pages": ("page_view/screen_view/product_view events",
+                                                         "time_on_page_s (else the next event's time)",
+                                                         "scroll_depth", "page_type", "page_url"),
+    "device of a session": ("device_type",),
+    "engagement (feature usage, content depth)": ("feature_use events with feature_name", "category",
+                                                  "page_type"),
     "e-mail click rate": ("email_send and email_click events",),
     "support tickets": ("support_ticket events",),
     "tenure": ("customers.signup_at (else the first event)",),

@@ -39,6 +39,7 @@ EVENT_COLUMNS = (
     "anonymous_id",
     "user_id",
     "channel",
+    "device_type",
     "page_url",
     "page_type",
     "scroll_depth",
@@ -99,6 +100,12 @@ CATEGORIES = ("electronics", "apparel", "home", "beauty", "sports", "books", "to
 CATEGORY_PRICE = {"electronics": 3.0, "apparel": 1.0, "home": 1.4, "beauty": 0.6, "sports": 1.2,
                   "books": 0.4, "toys": 0.7, "grocery": 0.3}
 PAGE_TYPES = ("home", "category", "search", "content", "account")
+DEVICE_TYPES = ("desktop", "mobile", "tablet")
+# form factor of a customer's web devices (desktop, mobile, tablet weights) per persona; app devices are phones or
+# tablets; a bot's headless browser is no device a person holds ("other")
+WEB_DEVICE_WEIGHTS = {"power_user": (3, 6, 1), "loyal_high_spender": (5, 3, 2), "occasional_buyer": (5, 4, 1),
+                      "window_shopper": (3, 6, 1), "dormant": (6, 3, 1), "new_customer": (3, 6, 1)}
+APP_DEVICE_WEIGHTS = (0, 17, 3)
 APP_FEATURES = ("wishlist", "search", "scan", "recommendations", "notifications")
 PAYMENT_METHODS = ("card", "paypal", "apple_pay", "klarna")
 COUNTRIES = ("DE", "FR", "GB", "US", "ES", "IT", "NL", "PL")
@@ -189,6 +196,8 @@ class _CustomerSim:
             self.signup_at = period_start - timedelta(days=rng.uniform(60, 720))
         n_devices = 1 + (rng.random() < 0.35) + (rng.random() < 0.35)
         app_device = rng.random() < persona.app_share * 1.3
+        # form factors come from a stream of their own, so adding them left every other draw unchanged
+        device_rng = random.Random(f"{cfg.seed}:{index}:device")
         self.devices: list[dict] = []
         for d in range(n_devices):
             kind = "app" if (app_device and d == 0) else "web"
@@ -196,6 +205,7 @@ class _CustomerSim:
                 "anonymous_id": f"a-{rng.getrandbits(64):016x}",
                 "kind": kind,
                 "logged_in": kind == "app",
+                "device_type": _device_type(device_rng, persona.name, kind),
             })
         self.profile = {
             "customer_id": self.customer_id,
@@ -218,6 +228,7 @@ class _CustomerSim:
         row = {"event_id": self._event_id(), "event_type": event_type, "occurred_at": at, "channel": channel}
         if device is not None:
             row["anonymous_id"] = device["anonymous_id"]
+            row["device_type"] = device["device_type"]
         if device is None or device["logged_in"]:
             row["user_id"] = self.customer_id
         row.update(fields)
@@ -348,6 +359,13 @@ class _CustomerSim:
                 self._emit("in_app_purchase" if is_app else "purchase", t, channel, device,
                            order_id=order_id, product_id=product, category=category, quantity=qty,
                            price=round(price * factor, 2), payment_method=method)
+
+
+def _device_type(rng: random.Random, persona: str, kind: str) -> str:
+    if persona == "bot":
+        return "other"
+    weights = APP_DEVICE_WEIGHTS if kind == "app" else WEB_DEVICE_WEIGHTS.get(persona, (5, 4, 1))
+    return rng.choices(DEVICE_TYPES, weights=weights)[0]
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

@@ -79,7 +79,9 @@ AS_OF_TABLES = ("intermediate.int_events_stitched", "intermediate.int_events_ses
                 "intermediate.int_customer_days", "marts.customer_lifecycle_history", "marts.customer_lifecycle",
                 "marts.customer_high_intent",
                 "intermediate.int_journey_session_states", "marts.fct_funnel_sessions", "marts.agg_funnel_daily",
-                "marts.journey_markov_transitions")
+                "marts.journey_markov_transitions",
+                "marts.fct_page_views", "marts.fct_customer_daily_activity", "marts.agg_daily_activity",
+                "marts.customer_engagement")
 
 
 def _next_midnight(day: str) -> datetime:
@@ -167,6 +169,32 @@ def test_daily_incremental_builds_equal_one_full_build(daily, tmp_path):
     assert moved == [("U3",)]
     assert statuses["duplicate"] == 1 and statuses["conflict"] == 1 and statuses["late_event"] == 1
     assert [tuple(float(v) for v in row) for row in order] == [(20.0, 10.0, 10.0)]
+
+
+def test_engagement_marts_hold_the_fixture_cases(daily):
+    """What the equality above compares is not trivial: values derived by hand from FILES (as of day 5)."""
+    settings, _, _ = daily
+    with connect(settings, read_only=True) as con:
+        days = con.execute("select customer_id, cast(activity_date as varchar), session_count, event_count, view_count, "
+                           "order_count, cast(gross_revenue as double), cast(reversed_revenue as double), "
+                           "cast(net_revenue as double), is_active_day from marts.fct_customer_daily_activity "
+                           "where customer_id in ('U2', 'U3') order by 1, 2").fetchall()
+        views = con.execute("select event_id, view_index, time_on_page_seconds, time_on_page_source, is_entry, "
+                            "is_exit from marts.fct_page_views where customer_id = 'U3' order by occurred_at").fetchall()
+        engagement = con.execute("select days_since_last_active, session_count, active_days from "
+                                 "marts.customer_engagement where customer_id = 'U3'").fetchall()
+    # U2: the late event merged day 1 into one session; the return counts on its own day (no interactive event)
+    assert days == [
+        ("U2", "2025-09-01", 1, 4, 3, 1, 20.0, 0.0, 20.0, True),
+        ("U2", "2025-09-04", 0, 0, 0, 0, 0.0, 10.0, -10.0, False),
+        # U3: the anonymous device's day-1 events (and the late one) moved to U3
+        ("U3", "2025-09-01", 1, 3, 3, 0, 0.0, 0.0, 0.0, True),
+        ("U3", "2025-09-03", 1, 2, 1, 1, 25.5, 0.0, 25.5, True),
+    ]
+    # no tracker times in the files: the time to the next event of the session, none for a session's last view
+    assert views == [("a2-a", 1, 300.0, "next_event", True, False), ("a2-b", 2, 900.0, "next_event", False, False),
+                     ("u3-late", 3, None, None, False, True), ("u3-a", 1, 300.0, "next_event", True, True)]
+    assert engagement == [(3, 2, 2)]
 
 
 def test_rebuilding_an_older_as_of_reproduces_its_tables(daily):

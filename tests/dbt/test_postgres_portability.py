@@ -29,7 +29,9 @@ PG_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "INTEGER": "integer", "DATE":
 COMPARED = {
     "marts.dim_customers": "select count(*), count(*) filter (where has_analytics_consent) from {t}",
     "marts.fct_orders": "select count(*), sum(revenue), sum(net_revenue) from {t}",
-    "marts.fct_sessions": "select count(*), sum(event_count), count(distinct person_key) from {t}",
+    "marts.fct_sessions": "select count(*), sum(event_count), count(distinct person_key), count(entry_page_url), "
+                          "count(device_type), sum(revenue), sum(distinct_category_count), sum(cart_event_count), "
+                          "round(cast(sum(time_on_page_seconds) as numeric), 2) from {t}",
     "marts.customer_features": "select count(*), sum(frequency), sum(session_count), sum(sessions_28d), "
                                "round(cast(sum(monetary) as numeric), 2) from {t}",
     "marts.customer_lifecycle_history": "select count(*), count(*) filter (where is_current), "
@@ -58,6 +60,16 @@ COMPARED = {
                                      "round(cast(max(base_conversion_probability) as numeric), 6) from {t}",
     "marts.journey_top_paths": "select count(*), sum(sessions), sum(converted_sessions), max(path_length) from {t}",
     "marts.journey_path_edges": "select count(*), sum(sessions), sum(step_index * sessions) from {t}",
+    # sessions and engagement
+    "marts.fct_page_views": "select count(*), count(time_on_page_seconds), sum(view_index), count(scroll_depth), "
+                            "round(cast(sum(time_on_page_seconds) as numeric), 2) from {t}",
+    "marts.fct_customer_daily_activity": "select count(*), sum(session_count), sum(event_count), sum(view_count), "
+                                         "sum(order_count), sum(net_revenue) from {t}",
+    "marts.agg_daily_activity": "select count(*), sum(active_customer_count), sum(anonymous_session_count), "
+                                "sum(gross_revenue) from {t}",
+    "marts.customer_engagement": "select count(*), sum(session_count), sum(active_days_total), "
+                                 "sum(distinct_categories_viewed + distinct_features_used), "
+                                 "round(cast(sum(engagement_score) as numeric), 2) from {t}",
 }
 
 
@@ -132,7 +144,8 @@ INCREMENTAL_TABLES = ("staging.base_raw__events", "staging.base_raw__events_rede
                       "intermediate.int_events_stitched",
                       "intermediate.int_events_sessionized", "marts.fct_sessions", "marts.fct_orders",
                       "marts.fct_returns", "marts.customer_features", "intermediate.int_journey_session_states",
-                      "marts.fct_funnel_sessions")
+                      "marts.fct_funnel_sessions",
+                      "marts.fct_page_views", "marts.fct_customer_daily_activity", "marts.customer_engagement")
 
 
 def test_incremental_models_run_on_postgres_and_equal_a_full_refresh(built_home, pg_database, monkeypatch):

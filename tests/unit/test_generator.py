@@ -430,6 +430,24 @@ def test_anonymous_web_devices_log_in_later(tmp_path):
     assert all(r["user_id"] for r in rows if r["channel"] == "app")
 
 
+def test_every_device_has_one_form_factor_that_fits_its_channel_and_persona(tmp_path):
+    _run(tmp_path, customers=80, malformed_share=0.0, broken_line_share=0.0)
+    rows = _csv_rows(tmp_path / "landing" / "events")
+    persona = {r["customer_id"]: r["persona"] for r in _personas(tmp_path / "truth")}
+    types_of_device: dict[str, set[str]] = {}
+    for r in rows:
+        if r["anonymous_id"]:
+            types_of_device.setdefault(r["anonymous_id"], set()).add(r["device_type"])
+    assert types_of_device and all(len(types) == 1 for types in types_of_device.values())
+    # events without a device (e-mail, support) carry no device type
+    assert all(not r["device_type"] for r in rows if not r["anonymous_id"])
+    assert all(r["device_type"] in ("mobile", "tablet") for r in rows if r["channel"] == "app")
+    identified = [r for r in rows if r["user_id"] and r["anonymous_id"]]
+    assert all((r["device_type"] == "other") == (persona[r["user_id"]] == "bot") for r in identified)
+    web = Counter(r["device_type"] for r in rows if r["channel"] == "web" and persona.get(r["user_id"]) != "bot")
+    assert {"desktop", "mobile", "tablet"} <= set(web)
+
+
 # -- validation -------------------------------------------------------------------------------------------
 
 

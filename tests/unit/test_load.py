@@ -310,6 +310,22 @@ def test_columns_outside_the_canonical_schema_are_not_stored_and_are_listed(sett
         (None,), ("coupon_code, ssn",)]
 
 
+def test_a_raw_table_created_before_a_canonical_column_existed_gets_it_appended(settings):
+    """A warehouse loaded before device_type joined the canonical schema: the next load adds the column (null
+    for the old rows) and stores the new files' values."""
+    (_events_dir(settings) / "events_2025-01-01.csv").write_text(f"{HEADER}\ne1,{ROW}\n")
+    load_landing(settings)
+    with connect(settings) as con:
+        con.execute("alter table raw.events drop column device_type")
+    assert "device_type" not in _raw_columns(settings)
+
+    (_events_dir(settings) / "events_2025-01-02.csv").write_text(f"{HEADER},device_type\ne2,{ROW},Phone\n")
+    assert [f.status for f in load_landing(settings).files] == ["skipped", "loaded"]
+    assert _raw_columns(settings)["device_type"] == "VARCHAR"
+    assert _query(settings, "select event_id, device_type from raw.events order by event_id") == [
+        ("e1", None), ("e2", "Phone")]
+
+
 @pytest.mark.parametrize("missing", ["event_id", "occurred_at", "user_id"])
 def test_a_file_without_a_required_canonical_column_is_refused_with_advice(settings, missing):
     header = ",".join(c for c in HEADER.split(",") if c != missing)

@@ -38,6 +38,7 @@ select
     feature_name,
     ticket_id,
     campaign_id,
+    device_type,
     scroll_depth,
     time_on_page_seconds,
     quantity,

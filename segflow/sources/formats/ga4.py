@@ -145,6 +145,7 @@ def convert(record: dict) -> dict[str, list[dict[str, str | None]]]:
         "channel": "app" if platform in APP_PLATFORMS else "web", "page_url": params.get("page_location"),
         "page_type": params.get("page_type"), "referrer": params.get("page_referrer"),
         "currency": params.get("currency"), "campaign_id": _campaign(record, params),
+        "device_type": get(record, "device", "category"),  # desktop / mobile / tablet / smart tv
     }
     items = record.get("items")
     items = [item for item in items if item is not None] if isinstance(items, list) else []

@@ -8,7 +8,7 @@
     'quantity_text', 'price_text', 'revenue_text'] %}
 {%- set kept_columns = ['_stream', 'event_id', 'event_type', 'event_name', 'event_group', 'anonymous_id', 'user_id',
     'email_hash', 'session_hint', 'channel', 'page_url', 'page_type', 'referrer', 'product_id', 'category',
-    'currency', 'order_id', 'original_order_id', 'payment_method', 'feature_name', 'ticket_id', 'campaign_id',
+    'currency', 'order_id', 'original_order_id', 'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'device_type',
     'scroll_depth', 'time_on_page_seconds', 'quantity', 'price', 'revenue', 'is_order_line', 'is_reversal',
     'occurred_at', 'received_at', 'quarantine_reason', 'content_hash', '_load_id', '_source_file', '_source_row',
     '_load_seq', '_loaded_at'] %}
@@ -73,6 +73,7 @@ texts as (
         {{ clean_text('source.feature_name') }} as feature_name,
         {{ clean_text('source.ticket_id') }} as ticket_id,
         {{ clean_text('source.campaign_id') }} as campaign_id,
+        {{ normalize_device_type('source.device_type') }} as device_type,
         {{ clean_text('source.occurred_at') }} as occurred_at_text,
         {{ clean_text('source.received_at') }} as received_at_text,
         {{ clean_text('source.scroll_depth') }} as scroll_depth_text,
@@ -172,7 +173,7 @@ hashed as (
         {{ content_fingerprint([
             'event_type', 'event_name', 'anonymous_id', 'user_id', 'email_hash', 'session_hint', 'channel', 'page_url',
             'page_type', 'referrer', 'product_id', 'category', 'currency', 'order_id', 'original_order_id',
-            'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'occurred_at', 'scroll_depth',
+            'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'device_type', 'occurred_at', 'scroll_depth',
             'time_on_page_seconds', 'quantity', 'price', 'revenue'
         ]) }} as content_hash
     from classified

@@ -1,0 +1,112 @@
+"""Sessions and engagement marts on the generated warehouse, checked against values recomputed here: from the
+landing files the generator wrote (device form factors) or in pandas from the marts' inputs
+(int_events_sessionized, int_events_stitched, int_sessions_quarantine), never from the marts' own totals."""
+
+from __future__ import annotations
+
+import csv
+
+import pandas as pd
+import pytest
+
+from segflow.errors import BuildFailed
+from segflow.jobs.build import run_dbt
+from segflow.warehouse import connect
+
+VIEWS = ("page_view", "screen_view", "product_view")
+
+SESSION_EVENTS = """
+    select sessionized.event_id, sessionized.session_id, sessionized.customer_id, sessionized.occurred_at,
+        stitched.event_type, stitched.time_on_page_seconds, stitched.scroll_depth
+    from intermediate.int_events_sessionized as sessionized
+    join intermediate.int_events_stitched as stitched using (event_id)
+    where sessionized.session_id not in (select session_id from intermediate.int_sessions_quarantine)
+"""
+
+
+def test_page_views_time_on_page_and_position_recomputed(built_home):
+    with connect(built_home, read_only=True) as con:
+        events = con.execute(SESSION_EVENTS).df()
+        views = con.execute("select event_id, view_index, time_on_page_seconds, time_on_page_source, is_entry, "
+                            "is_exit, scroll_depth from marts.fct_page_views").df()
+    events = events.sort_values(["session_id", "occurred_at", "event_id"])
+    events["next_at"] = events.groupby("session_id")["occurred_at"].shift(-1)
+    expected = events[events["event_type"].isin(VIEWS)].copy()
+    expected["view_index"] = expected.groupby("session_id").cumcount() + 1
+    expected["is_exit"] = expected["view_index"] == expected.groupby("session_id")["view_index"].transform("max")
+    tracked = expected["time_on_page_seconds"].where(expected["time_on_page_seconds"] >= 0)
+    expected["seconds"] = tracked.fillna((expected["next_at"] - expected["occurred_at"]).dt.total_seconds())
+    expected["depth"] = expected["scroll_depth"].where(expected["scroll_depth"].between(0, 100))
+
+    got = views.set_index("event_id").loc[expected["event_id"]]
+    assert len(views) == len(expected) > 1000
+    assert got["view_index"].tolist() == expected["view_index"].tolist()
+    assert got["is_entry"].tolist() == (expected["view_index"] == 1).tolist()
+    assert got["is_exit"].tolist() == expected["is_exit"].tolist()
+    pd.testing.assert_series_equal(got["time_on_page_seconds"].astype(float).reset_index(drop=True),
+                                   expected["seconds"].astype(float).reset_index(drop=True), check_names=False)
+    pd.testing.assert_series_equal(got["scroll_depth"].astype("Float64").reset_index(drop=True),
+                                   expected["depth"].astype("Float64").reset_index(drop=True), check_names=False)
+    assert set(got["time_on_page_source"].dropna()) <= {"tracker", "next_event"}
+
+
+def test_session_device_is_the_form_factor_the_generator_gave_the_device(built_home):
+    device_type: dict[str, str] = {}
+    for path in sorted((built_home.landing_dir / "events").glob("*.csv")):
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("anonymous_id") and row.get("device_type"):
+                    device_type[row["anonymous_id"]] = row["device_type"]
+    with connect(built_home, read_only=True) as con:
+        sessions = con.execute("select anonymous_id, device_type, channel, is_app from marts.fct_sessions").fetchall()
+    single = [(anonymous_id, device) for anonymous_id, device, _, _ in sessions if device != "mixed"]
+    assert len(single) > 1000 and all(device == device_type[anonymous_id] for anonymous_id, device in single)
+    assert all(is_app == (channel == "app") for _, _, channel, is_app in sessions)
+    assert all(device in ("mobile", "tablet", "mixed") for _, device, channel, _ in sessions if channel == "app")
+
+
+def test_customer_daily_activity_recomputed_from_events_and_sessions(built_home):
+    with connect(built_home, read_only=True) as con:
+        events = con.execute("select customer_id, event_id, order_id, event_type, revenue, is_interactive, "
+                             "is_order_line, is_reversal, cast(occurred_at as date) as day "
+                             "from intermediate.int_events_stitched where customer_id is not null "
+                             "and (is_interactive or is_reversal)").df()
+        sessions = con.execute(SESSION_EVENTS).df()
+        got = con.execute("select customer_id, activity_date as day, session_count, event_count, view_count, "
+                          "order_count, cast(gross_revenue as double) as gross, "
+                          "cast(reversed_revenue as double) as reversed, cast(net_revenue as double) as net, "
+                          "is_active_day from marts.fct_customer_daily_activity").df()
+    events["revenue"] = events["revenue"].astype(float).fillna(0.0)
+    events["order_key"] = events["order_id"].fillna(events["event_id"]).where(events["is_order_line"])
+    expected = events.groupby(["customer_id", "day"]).agg(
+        event_count=("is_interactive", "sum"),
+        view_count=("event_type", lambda types: types.isin(VIEWS).sum()),
+        order_count=("order_key", "nunique"),
+        gross=("revenue", lambda r: r[events.loc[r.index, "is_order_line"]].sum()),
+        reversed=("revenue", lambda r: r[events.loc[r.index, "is_reversal"]].sum()),
+    )
+    starts = sessions.dropna(subset=["customer_id"]).groupby("session_id").agg(
+        customer_id=("customer_id", "max"), started=("occurred_at", "min"))
+    starts["day"] = starts["started"].dt.date
+    expected["session_count"] = starts.groupby(["customer_id", "day"]).size()
+    expected = expected.fillna({"session_count": 0}).reset_index()
+    expected["day"] = pd.to_datetime(expected["day"])
+    got["day"] = pd.to_datetime(got["day"])
+
+    merged = got.merge(expected, on=["customer_id", "day"], how="outer", suffixes=("", "_expected"),
+                       indicator=True)
+    assert (merged["_merge"] == "both").all() and len(merged) > 1000
+    for column in ("session_count", "event_count", "view_count", "order_count"):
+        assert (merged[column] == merged[f"{column}_expected"]).all(), column
+    for column in ("gross", "reversed"):
+        assert (merged[column] - merged[f"{column}_expected"]).abs().max() < 0.005, column
+    assert ((merged["net"] - (merged["gross"] - merged["reversed"])).abs() < 0.005).all()
+    assert (merged["is_active_day"] == (merged["event_count_expected"] > 0)).all()
+
+
+def test_engagement_score_weights_that_do_not_sum_to_one_stop_the_build(home_copy):
+    bad = {"segflow__engagement_weight_recency": 0.5, "segflow__engagement_weight_frequency": 0.35,
+           "segflow__engagement_weight_depth": 0.25}
+    with pytest.raises(BuildFailed) as err:
+        run_dbt(["compile", "--select", "customer_engagement"], home_copy, extra_vars=bad)
+    assert "must be >= 0 and sum to 1" in str(err.value)
