@@ -15,12 +15,6 @@
     end
 {%- endmacro %}
 
-{#- Seconds from one timestamp to another as a double, with the fraction (dbt.datediff counts whole-second
-    boundaries, differently on each engine). -#}
-{% macro seconds_between(start_expr, end_expr) -%}
-    cast(extract(epoch from ({{ end_expr }} - {{ start_expr }})) as {{ type_double() }})
-{%- endmacro %}
-
 {#- The engagement score's weights (vars segflow__engagement_weight_*): non-negative and summing to 1, else the
     build stops before anything is written (the score would leave [0, 100]). Returns them as a dict. -#}
 {% macro engagement_weights() -%}
@@ -38,20 +32,32 @@
     {{ return(weights) }}
 {%- endmacro %}
 
-{#- Days whose rows fct_customer_daily_activity recomputes in an incremental run, besides the persons in the
-    session scope: every day on which a return or cancellation was added or re-attributed (a reversal is not an
-    interactive event, so the session scope does not see it; its former customer is not recorded, so the whole
-    day is recomputed). -#}
-{% macro reversal_days_changed() -%}
-    select distinct cast(occurred_at as date) as activity_date
-    from {{ ref('int_events_stitched') }}
-    where _build_seq > {{ segflow_since().build_seq | int }}
-        and is_reversal
+{#- Days whose rows fct_customer_daily_activity recomputes for every customer in an incremental run: each day
+    holding a line of an order or a return document that has a line written by this build, or of a return that
+    names such an order. An order (fct_orders) or a return (int_returns_charged: charged to the buyer of the
+    order it names) can change its customer or its date when one line changes, and its former customer is not
+    recorded; recomputing every day it has a line on covers the old and the new row. -#}
+{% macro daily_activity_changed_days() -%}
+    {%- set since = segflow_since().build_seq | int -%}
+    select distinct cast(lines.occurred_at as date) as activity_date
+    from {{ ref('int_events_stitched') }} as lines
+    where (lines.is_order_line or lines.is_reversal)
+        and coalesce(lines.order_id, lines.event_id) in (
+            select coalesce(order_id, event_id) from {{ ref('int_events_stitched') }}
+            where _build_seq > {{ since }} and (is_order_line or is_reversal)
+            union
+            select coalesce(order_id, event_id) from {{ ref('int_events_stitched') }}
+            where is_reversal and original_order_id in (
+                select coalesce(order_id, event_id) from {{ ref('int_events_stitched') }}
+                where _build_seq > {{ since }} and is_order_line
+            )
+        )
 {%- endmacro %}
 
 {#- In an incremental run of fct_customer_daily_activity, true for the rows (of `alias`, with a customer column
-    and a timestamp column) that this build recomputes: a person in the session scope from the day of its
-    reprocess_from on, or any customer on a day of changed reversals. -#}
+    and a timestamp or date column) that this build recomputes: a person in the session scope from the day of its
+    reprocess_from on (its interactive events and sessions changed there), or any customer on a changed order /
+    return day (daily_activity_changed_days). -#}
 {% macro in_daily_reprocess_scope(alias, customer_column, time_column) -%}
     (
         exists (
@@ -59,7 +65,7 @@
             where scope.person_key = {{ alias }}.{{ customer_column }}
                 and {{ alias }}.{{ time_column }} >= cast(cast(scope.reprocess_from as date) as {{ dbt.type_timestamp() }})
         )
-        or cast({{ alias }}.{{ time_column }} as date) in ({{ reversal_days_changed() }})
+        or cast({{ alias }}.{{ time_column }} as date) in ({{ daily_activity_changed_days() }})
     )
 {%- endmacro %}
 

@@ -1,11 +1,13 @@
--- One row per customer and UTC day with activity: an interactive event, or a return / cancellation. Sessions
--- started that day (fct_sessions: runaway sessions left out), interactive events and views (all of them, runaway
--- sessions' too: they are activity, not sessions), orders with a line that day, their gross revenue, what
--- returns and cancellations dated that day took back, and the difference (net revenue, cash-flow view: a return
--- counts on its own day, not its order's). Anonymous persons are left out (no customer to count them for).
+-- One row per customer and UTC day with activity: an interactive event, an order or a return charged to them.
+-- Sessions started that day (fct_sessions: runaway sessions left out), interactive events and views (all of
+-- them, runaway sessions' too: they are activity, not sessions), orders placed that day and their gross revenue
+-- (fct_orders, by ordered_date), the revenue returns and cancellations of that day took back - charged as
+-- int_returns_charged charges them (the buyer of the order a return names, else the customer on the return), the
+-- one rule for net revenue per customer - and the difference (net revenue; a return counts on its own day).
+-- Anonymous persons are left out (no customer to count them for).
 -- Incremental by day: the days from int_sessions_reprocess_scope's reprocess_from on of each person in it, and
--- every day on which a return / cancellation changed, are removed and computed again (macros:
--- delete_daily_reprocessed, in_daily_reprocess_scope).
+-- every day holding a line of a changed order or return (for every customer), are removed and computed again
+-- (macros/sessions_and_engagement.sql: delete_daily_reprocessed, in_daily_reprocess_scope).
 -- depends_on: {{ ref('int_sessions_reprocess_scope') }}
 -- (a contract needs on_schema_change append_new_columns or fail; fail trips on PostgreSQL's text vs varchar)
 {{ config(
@@ -22,19 +24,16 @@ events as (
     select
         events.customer_id,
         cast(events.occurred_at as date) as activity_date,
-        events.event_id,
-        events.order_id,
-        events.event_type,
-        events.revenue,
-        events.is_interactive,
-        events.is_order_line,
-        events.is_reversal
+        count(*) as event_count,
+        sum(case when events.event_type in ('page_view', 'screen_view', 'product_view') then 1 else 0 end)
+            as view_count
     from {{ ref('int_events_stitched') }} as events
     where events.customer_id is not null
-        and (events.is_interactive or events.is_reversal)
+        and events.is_interactive
         {% if is_incremental() %}
         and {{ in_daily_reprocess_scope('events', 'customer_id', 'occurred_at') }}
         {% endif %}
+    group by events.customer_id, cast(events.occurred_at as date)
 
 ),
 
@@ -53,39 +52,76 @@ sessions as (
 
 ),
 
-daily_events as (
+orders as (
 
     select
-        customer_id,
-        activity_date,
-        sum(case when is_interactive then 1 else 0 end) as event_count,
-        sum(case when event_type in ('page_view', 'screen_view', 'product_view') then 1 else 0 end) as view_count,
-        count(distinct case when is_order_line then coalesce(order_id, event_id) end) as order_count,
-        sum(case when is_order_line then revenue else 0 end) as gross_revenue,
-        sum(case when is_reversal then revenue else 0 end) as reversed_revenue
-    from events
-    group by customer_id, activity_date
+        orders.customer_id,
+        orders.ordered_date as activity_date,
+        count(*) as order_count,
+        sum(orders.revenue) as gross_revenue
+    from {{ ref('fct_orders') }} as orders
+    where orders.customer_id is not null
+        {% if is_incremental() %}
+        and {{ in_daily_reprocess_scope('orders', 'customer_id', 'ordered_at') }}
+        {% endif %}
+    group by orders.customer_id, orders.ordered_date
+
+),
+
+returns as (
+
+    select
+        returns.charged_customer_id as customer_id,
+        returns.returned_date as activity_date,
+        sum(returns.returned_revenue) as reversed_revenue
+    from {{ ref('int_returns_charged') }} as returns
+    where returns.charged_customer_id is not null
+        {% if is_incremental() %}
+        and {{ in_daily_reprocess_scope('returns', 'charged_customer_id', 'returned_at') }}
+        {% endif %}
+    group by returns.charged_customer_id, returns.returned_date
+
+),
+
+days as (
+
+    select customer_id, activity_date from events
+    union
+    select customer_id, activity_date from sessions
+    union
+    select customer_id, activity_date from orders
+    union
+    select customer_id, activity_date from returns
 
 ),
 
 final as (
 
     select
-        daily_events.customer_id,
-        daily_events.activity_date,
+        days.customer_id,
+        days.activity_date,
         cast(coalesce(sessions.session_count, 0) as bigint) as session_count,
-        cast(daily_events.event_count as bigint) as event_count,
-        cast(daily_events.view_count as bigint) as view_count,
-        cast(daily_events.order_count as bigint) as order_count,
-        cast(coalesce(daily_events.gross_revenue, 0) as decimal(18, 2)) as gross_revenue,
-        cast(coalesce(daily_events.reversed_revenue, 0) as decimal(18, 2)) as reversed_revenue,
-        cast(coalesce(daily_events.gross_revenue, 0) - coalesce(daily_events.reversed_revenue, 0) as decimal(18, 2))
+        cast(coalesce(events.event_count, 0) as bigint) as event_count,
+        cast(coalesce(events.view_count, 0) as bigint) as view_count,
+        cast(coalesce(orders.order_count, 0) as bigint) as order_count,
+        cast(coalesce(orders.gross_revenue, 0) as decimal(18, 2)) as gross_revenue,
+        cast(coalesce(returns.reversed_revenue, 0) as decimal(18, 2)) as reversed_revenue,
+        cast(coalesce(orders.gross_revenue, 0) - coalesce(returns.reversed_revenue, 0) as decimal(18, 2))
             as net_revenue,
-        daily_events.event_count > 0 as is_active_day
-    from daily_events
+        coalesce(events.event_count, 0) > 0 as is_active_day
+    from days
+    left join events
+        on days.customer_id = events.customer_id
+        and days.activity_date = events.activity_date
     left join sessions
-        on daily_events.customer_id = sessions.customer_id
-        and daily_events.activity_date = sessions.activity_date
+        on days.customer_id = sessions.customer_id
+        and days.activity_date = sessions.activity_date
+    left join orders
+        on days.customer_id = orders.customer_id
+        and days.activity_date = orders.activity_date
+    left join returns
+        on days.customer_id = returns.customer_id
+        and days.activity_date = returns.activity_date
 
 )
 
