@@ -24,7 +24,7 @@
         'depth': var('segflow__engagement_weight_depth') | float,
     } -%}
     {%- set total = weights.recency + weights.frequency + weights.depth -%}
-    {%- if weights.recency < 0 or weights.frequency < 0 or weights.depth < 0 or (total - 1.0) | abs > 0.000001 -%}
+    {%- if weights.recency < 0 or weights.frequency < 0 or weights.depth < 0 or (total - 1.0) | abs > 0.000000001 -%}
         {{ exceptions.raise_compiler_error(
             "segflow__engagement_weight_recency, _frequency and _depth must be >= 0 and sum to 1 (got "
             ~ weights.recency ~ " + " ~ weights.frequency ~ " + " ~ weights.depth ~ " = " ~ total ~ ")") }}
