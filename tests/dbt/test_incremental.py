@@ -76,7 +76,7 @@ FILES = {
 AS_OF_TABLES = ("intermediate.int_events_stitched", "intermediate.int_events_sessionized",
                 "intermediate.int_sessions_quarantine", "marts.fct_sessions", "marts.fct_orders",
                 "marts.fct_returns", "marts.dim_customers", "marts.customer_features",
-                "intermediate.int_customer_days", "marts.customer_lifecycle_history", "marts.customer_lifecycle",
+                "marts.customer_lifecycle_history", "marts.customer_lifecycle",
                 "marts.customer_high_intent",
                 "intermediate.int_journey_session_states", "marts.fct_funnel_sessions", "marts.agg_funnel_daily",
                 "marts.journey_markov_transitions",

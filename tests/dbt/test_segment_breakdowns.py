@@ -42,6 +42,10 @@ def test_breakdowns_use_the_latest_accepted_run_before_the_as_of(home_copy):
                         .fetchall())
         entered = con.execute("select customer_id from marts.fct_funnel_sessions "
                               "where funnel = 'purchase' and is_entered").fetchall()
+        daily = con.execute("select customer_id, activity_date, session_count, order_count "
+                            "from marts.fct_customer_daily_activity").fetchall()
+        lens = con.execute("select segment_kind, activity_date, segment, customers, session_count, order_count "
+                           "from marts.agg_daily_activity_by_segment").fetchall()
         by_segment = dict(con.execute(
             "select customer_segment, sum(sessions_entered) from marts.agg_funnel_daily "
             "where funnel = 'purchase' and step_number = 1 group by 1").fetchall())
@@ -49,3 +53,15 @@ def test_breakdowns_use_the_latest_accepted_run_before_the_as_of(home_copy):
     expected = Counter("(anonymous)" if c is None else segments.get(c, "(unsegmented)") for (c,) in entered)
     assert {k: int(v) for k, v in by_segment.items()} == dict(expected)
     assert {"Alpha", "Beta", "(unsegmented)"} <= set(by_segment)
+    # the daily series per ML segment, recounted from the customer-day facts and the assignments written above
+    expected_daily: dict[tuple, list[int]] = {}
+    for customer, day, sessions, orders in daily:
+        key = (day, names[chosen[customer]] if customer in chosen else "(unsegmented)")
+        totals = expected_daily.setdefault(key, [0, 0, 0])
+        totals[0] += 1
+        totals[1] += sessions
+        totals[2] += orders
+    assert {(day, seg): [c, s_, o] for kind, day, seg, c, s_, o in lens if kind == "ml_segment"} == expected_daily
+    # the other lenses cover the same customer-days
+    for kind in ("rfm_segment", "lifecycle_stage"):
+        assert sum(c for k, *_, c, _s, _o in lens if k == kind) == len(daily)

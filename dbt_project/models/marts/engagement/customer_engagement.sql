@@ -1,4 +1,4 @@
--- One row per customer with an interactive event before the as-of bound: how often, how recently and how
+-- One row per customer with analytics consent and an interactive event before the as-of bound: how often, how recently and how
 -- deeply they engage, and an engagement score in [0, 100]. Windowed measures cover the
 -- segflow__engagement_window_days days before the as-of; `_total` measures all history.
 --   sessions per week / month = sessions in the window / the customer's active tenure in the window, in weeks
@@ -21,8 +21,13 @@ with
 
 daily as (
 
-    select * from {{ ref('fct_customer_daily_activity') }}
-    where is_active_day
+    -- customers with analytics consent only: an engagement score is profiling (like customer_features)
+    select daily.*
+    from {{ ref('fct_customer_daily_activity') }} as daily
+    inner join {{ ref('dim_customers') }} as customers
+        on daily.customer_id = customers.customer_id
+    where daily.is_active_day
+        and customers.has_analytics_consent
 
 ),
 

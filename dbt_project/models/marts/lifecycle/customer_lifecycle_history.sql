@@ -38,10 +38,17 @@ customers as (
 
 days as (
 
-    select customer_days.*
-    from {{ ref('int_customer_days') }} as customer_days
+    -- the customer's days with activity, orders or returns (returns charged as int_returns_charged says)
+    select
+        daily.customer_id,
+        daily.activity_date,
+        daily.order_count,
+        daily.gross_revenue,
+        daily.reversed_revenue as returned_revenue,
+        daily.is_active_day or daily.order_count > 0 as is_active
+    from {{ ref('fct_customer_daily_activity') }} as daily
     inner join customers
-        on customer_days.customer_id = customers.customer_id
+        on daily.customer_id = customers.customer_id
 
 ),
 
