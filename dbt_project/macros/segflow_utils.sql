@@ -212,6 +212,20 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The FROM clause of a session-level model: every event of a session (int_events_sessionized, alias
+    `sessionized`) with its attributes (int_events_stitched, alias `stitched`), runaway sessions
+    (int_sessions_quarantine) left out, and in an incremental run only the persons and times in the session
+    scope (join_reprocess_scope). -#}
+{% macro from_session_events() -%}
+    from {{ ref('int_events_sessionized') }} as sessionized
+    inner join {{ ref('int_events_stitched') }} as stitched
+        on sessionized.event_id = stitched.event_id
+    left join {{ ref('int_sessions_quarantine') }} as runaway
+        on sessionized.session_id = runaway.session_id
+    {{ join_reprocess_scope('sessionized') }}
+    where runaway.session_id is null
+{%- endmacro %}
+
 {#- pre_hook of a session-level incremental model: remove what the session scope reprocesses (rows of a person
     in scope from its reprocess_from on); the model then appends their recomputed rows. -#}
 {% macro delete_reprocessed(time_column) -%}

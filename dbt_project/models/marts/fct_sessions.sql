@@ -13,12 +13,6 @@
 
 with
 
-runaway as (
-
-    select session_id from {{ ref('int_sessions_quarantine') }}
-
-),
-
 events as (
 
     select
@@ -34,13 +28,7 @@ events as (
         stitched.revenue,
         stitched.is_cart_event,
         stitched.is_order_line
-    from {{ ref('int_events_sessionized') }} as sessionized
-    inner join {{ ref('int_events_stitched') }} as stitched
-        on sessionized.event_id = stitched.event_id
-    left join runaway
-        on sessionized.session_id = runaway.session_id
-    {{ join_reprocess_scope('sessionized') }}
-    where runaway.session_id is null
+    {{ from_session_events() }}
 
 ),
 

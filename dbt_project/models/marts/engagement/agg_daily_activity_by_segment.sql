@@ -15,38 +15,26 @@ daily as (
 
 ),
 
+{#- (segment_kind, relation, its segment column, placeholder without one, extra join condition) -#}
+{%- set lenses = [
+    ('ml_segment', ref('int_customer_segments'), 'segment_name', '(unsegmented)', ''),
+    ('rfm_segment', ref('customer_rfm'), 'rfm_segment', '(no order)', ''),
+    ('lifecycle_stage', ref('customer_lifecycle_history'), 'stage', '(no stage)',
+        'and daily.activity_date >= lens.valid_from and (lens.valid_to is null or daily.activity_date < lens.valid_to)'),
+] %}
+
 lensed as (
-
+{% for kind, relation, column, placeholder, condition in lenses %}
     select
         daily.*,
-        'ml_segment' as segment_kind,
-        coalesce(segments.segment_name, '(unsegmented)') as segment
+        '{{ kind }}' as segment_kind,
+        coalesce(lens.{{ column }}, '{{ placeholder }}') as segment
     from daily
-    left join {{ ref('int_customer_segments') }} as segments
-        on daily.customer_id = segments.customer_id
-
-    union all
-
-    select
-        daily.*,
-        'rfm_segment' as segment_kind,
-        coalesce(rfm.rfm_segment, '(no order)') as segment
-    from daily
-    left join {{ ref('customer_rfm') }} as rfm
-        on daily.customer_id = rfm.customer_id
-
-    union all
-
-    select
-        daily.*,
-        'lifecycle_stage' as segment_kind,
-        coalesce(stages.stage, '(no stage)') as segment
-    from daily
-    left join {{ ref('customer_lifecycle_history') }} as stages
-        on daily.customer_id = stages.customer_id
-        and daily.activity_date >= stages.valid_from
-        and (stages.valid_to is null or daily.activity_date < stages.valid_to)
-
+    left join {{ relation }} as lens
+        on daily.customer_id = lens.customer_id
+        {{ condition }}
+    {% if not loop.last %}union all{% endif %}
+{% endfor %}
 )
 
 select

@@ -16,12 +16,6 @@
 
 with
 
-runaway as (
-
-    select session_id from {{ ref('int_sessions_quarantine') }}
-
-),
-
 session_events as (
 
     select
@@ -40,13 +34,7 @@ session_events as (
         stitched.scroll_depth,
         stitched.time_on_page_seconds,
         stitched.event_type in ('page_view', 'screen_view', 'product_view') as is_view
-    from {{ ref('int_events_sessionized') }} as sessionized
-    inner join {{ ref('int_events_stitched') }} as stitched
-        on sessionized.event_id = stitched.event_id
-    left join runaway
-        on sessionized.session_id = runaway.session_id
-    {{ join_reprocess_scope('sessionized') }}
-    where runaway.session_id is null
+    {{ from_session_events() }}
 
 ),
 

@@ -22,12 +22,6 @@ funnel_steps as (
 
 ),
 
-runaway as (
-
-    select session_id from {{ ref('int_sessions_quarantine') }}
-
-),
-
 events as (
 
     select
@@ -38,13 +32,7 @@ events as (
         sessionized.occurred_at,
         stitched.channel,
         stitched.event_type
-    from {{ ref('int_events_sessionized') }} as sessionized
-    inner join {{ ref('int_events_stitched') }} as stitched
-        on sessionized.event_id = stitched.event_id
-    left join runaway
-        on sessionized.session_id = runaway.session_id
-    {{ join_reprocess_scope('sessionized') }}
-    where runaway.session_id is null
+    {{ from_session_events() }}
 
 ),
 
