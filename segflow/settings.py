@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     recent_window_days: int = Field(28, ge=1, description="Window of the 'recent activity' features (e.g. "
                                     "sessions_28d).")
     pii_salt: str = Field("segflow-demo-salt", description="Salt for pseudonymizing e-mail addresses.")
+    clv_calibration_end: date | None = Field(
+        None, description="Last day of the calibration period of customer_purchase_summary (the CLV purchase "
+        "summary); the days after it, up to the as-of, are its holdout. Unset = no holdout.")
 
     # --- sources and identity -------------------------------------------------------------------------
     consent_policy: Literal["require_recorded", "collected_under_consent"] = Field(

@@ -76,6 +76,8 @@ def dbt_vars(settings: Settings) -> dict:
         "segflow__consent_default": settings.consent_policy == "collected_under_consent",
         "segflow__identity_max_links": settings.identity_max_links,
         "segflow__identity_max_component_size": settings.identity_max_component_size,
+        "segflow__clv_calibration_end": (settings.clv_calibration_end.isoformat()
+                                         if settings.clv_calibration_end else None),
     }
 
 

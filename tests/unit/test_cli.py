@@ -163,3 +163,17 @@ def test_an_invalid_setting_is_one_line_naming_the_variable_and_the_allowed_valu
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "SEGFLOW_CONSENT_POLICY='maybe'" in err and "'require_recorded' or 'collected_under_consent'" in err
     assert "SEGFLOW_K_MIN='one'" in err
+
+
+def test_the_clv_calibration_end_setting_reaches_dbt_and_a_bad_date_is_one_line(tmp_path, monkeypatch, capsys):
+    from segflow.jobs.build import dbt_vars
+    from segflow.settings import Settings
+
+    monkeypatch.setenv("SEGFLOW_HOME", str(tmp_path / "home"))
+    assert dbt_vars(Settings())["segflow__clv_calibration_end"] is None
+    monkeypatch.setenv("SEGFLOW_CLV_CALIBRATION_END", "1997-09-30")
+    assert dbt_vars(Settings())["segflow__clv_calibration_end"] == "1997-09-30"
+    monkeypatch.setenv("SEGFLOW_CLV_CALIBRATION_END", "1997-09-31")
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SEGFLOW_CLV_CALIBRATION_END='1997-09-31'" in err
