@@ -1,4 +1,4 @@
-{#- RFM scoring helpers and the generic tests of the customer-value marts (customer_value, customer_rfm,
+{#- RFM scoring helpers of the customer-value marts (customer_value, customer_rfm,
     customer_purchase_summary). -#}
 
 {#- A 1..buckets score from a rank() (ties share the lowest rank of their group) among `count` rows: the
@@ -15,9 +15,3 @@
         else 1
     end
 {%- endmacro %}
-
-{#- Generic test of the customer-value marts (no package from the hub; expression_is_true is in generic_tests.sql). -#}
-{% test at_least(model, column_name, min_value) %}
-select * from {{ model }} where {{ column_name }} < {{ min_value }}
-{% endtest %}
-

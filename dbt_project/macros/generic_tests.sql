@@ -19,3 +19,8 @@ having count(*) > 1
 {% test expression_is_true(model, expression) %}
 select * from {{ model }} where not ({{ expression }})
 {% endtest %}
+
+{#- A column is at least min_value (non_negative is the case min_value = 0). -#}
+{% test at_least(model, column_name, min_value) %}
+select * from {{ model }} where {{ column_name }} < {{ min_value }}
+{% endtest %}

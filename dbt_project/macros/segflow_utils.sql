@@ -110,6 +110,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The last day a build sees, in full or in part: as_of is an exclusive bound, so the day before as_of when it
+    is exactly midnight, else as_of's own day (int_run_context.last_date). -#}
+{% macro run_context_last_date(as_of) -%}
+    case
+        when {{ as_of }} = cast(cast({{ as_of }} as date) as {{ dbt.type_timestamp() }})
+            then cast({{ dbt.dateadd('day', -1, 'cast(' ~ as_of ~ ' as date)') }} as date)
+        else cast({{ as_of }} as date)
+    end
+{%- endmacro %}
+
 {#- The build's as-of bound as a scalar SQL expression: the literal when the build has one (every scheduled
     build does), else a scalar subquery on int_run_context. Unlike a cross join with int_run_context, neither
     hides the bound from the planner's row estimates on a large relation. A model that calls it needs a

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from segflow.ddl import ensure_schema  # the ml tables live with the other warehouse DDL
 from segflow.errors import GateFailed, NotReady
 from segflow.settings import PROJECT_ROOT, Settings, get_settings
 from segflow.warehouse import connect, table_exists
@@ -28,13 +29,6 @@ def to_naive_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is None:
         return value
     return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def ensure_schema(con) -> None:
-    """The ml tables live with the other warehouse DDL (segflow.ddl): dbt reads ml.segments as a source."""
-    from segflow.ddl import ensure_schema as ensure_warehouse_schema
-
-    ensure_warehouse_schema(con)
 
 
 def code_version() -> str:

@@ -7,6 +7,7 @@
 select
     {{ as_of_literal() }} as as_of,
     cast({{ as_of_literal() }} as date) as as_of_date,
+    {{ run_context_last_date(as_of_literal()) }} as last_date,
     {{ var('segflow__session_timeout_minutes') }} as session_timeout_minutes
 
 {% else %}
@@ -23,6 +24,7 @@ bounds as (
 select
     as_of,
     cast(as_of as date) as as_of_date,
+    {{ run_context_last_date('as_of') }} as last_date,
     {{ var('segflow__session_timeout_minutes') }} as session_timeout_minutes
 from bounds
 

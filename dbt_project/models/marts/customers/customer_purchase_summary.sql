@@ -37,12 +37,7 @@ run_context as (
 
 observation as (
 
-    select
-        case
-            when as_of = cast(as_of_date as {{ dbt.type_timestamp() }})
-                then cast({{ dbt.dateadd('day', -1, 'as_of_date') }} as date)
-            else as_of_date
-        end as observation_end_date
+    select last_date as observation_end_date
     from run_context
 
 ),

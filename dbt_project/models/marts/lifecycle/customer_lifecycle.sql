@@ -5,7 +5,7 @@ with
 
 run_context as (
 
-    select cast({{ dbt.dateadd('second', -1, 'as_of') }} as date) as end_date
+    select last_date as end_date
     from {{ ref('int_run_context') }}
 
 ),

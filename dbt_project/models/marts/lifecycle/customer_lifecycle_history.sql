@@ -23,7 +23,7 @@ with
 run_context as (
 
     -- the last day the build sees in full or in part: as_of is an exclusive bound
-    select cast({{ dbt.dateadd('second', -1, 'as_of') }} as date) as end_date
+    select last_date as end_date
     from {{ ref('int_run_context') }}
 
 ),
