@@ -12,7 +12,8 @@ For the interval `[data_interval_start, data_interval_end)`:
 4. **is_week_end → close_week** — on the run that closes a week (Monday 00:00 UTC by default) the
    `customer_features/weekly` asset is emitted, which triggers `segflow_segments_weekly`.
 
-Every task that opens the DuckDB warehouse runs in the one-slot pool `segflow_warehouse`.
+Every task that opens the DuckDB warehouse is a `@warehouse_task`: in the one-slot pool `segflow_warehouse`,
+and a killed task stops its dbt (`on_kill`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,8 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, dag, task
 
-from segflow.orchestration import (
-    DEFAULT_ARGS,
-    MARTS_URI,
-    WAREHOUSE_POOL,
-    WEEKLY_FEATURES_URI,
-    fail_fast_on_user_errors,
-)
+from segflow.airflow_tasks import warehouse_task
+from segflow.orchestration import DEFAULT_ARGS, MARTS_URI, WEEKLY_FEATURES_URI, fail_fast_on_user_errors
 
 MARTS = Asset(MARTS_URI)
 WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
@@ -45,7 +41,7 @@ WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
     doc_md=__doc__,
 )
 def segflow_elt():
-    @task(pool=WAREHOUSE_POOL)
+    @warehouse_task
     @fail_fast_on_user_errors
     def load_raw(data_interval_end=None) -> dict:
         from segflow.jobs.elt import load_interval
@@ -53,7 +49,7 @@ def segflow_elt():
         report = load_interval(as_of=data_interval_end)
         return {k: v for k, v in report.items() if k != "files"}
 
-    @task(pool=WAREHOUSE_POOL)
+    @warehouse_task
     @fail_fast_on_user_errors
     def dbt_build(data_interval_end=None) -> dict:
         from segflow.jobs.build import build
@@ -61,7 +57,7 @@ def segflow_elt():
 
         return build(as_of=to_naive_utc(data_interval_end)).as_dict()
 
-    @task(pool=WAREHOUSE_POOL, outlets=[MARTS])
+    @warehouse_task(outlets=[MARTS])
     @fail_fast_on_user_errors
     def quality_gate(data_interval_end=None) -> dict:
         from segflow.jobs.segment import to_naive_utc
@@ -70,6 +66,7 @@ def segflow_elt():
         return validate(as_of=to_naive_utc(data_interval_end)).as_dict()
 
     @task.short_circuit
+    @fail_fast_on_user_errors
     def is_week_end(data_interval_end=None) -> bool:
         from segflow.settings import get_settings
 

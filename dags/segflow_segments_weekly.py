@@ -18,7 +18,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from segflow.orchestration import DEFAULT_ARGS, WAREHOUSE_POOL, WEEKLY_FEATURES_URI, fail_fast_on_user_errors
+from segflow.airflow_tasks import warehouse_task
+from segflow.orchestration import DEFAULT_ARGS, WEEKLY_FEATURES_URI, fail_fast_on_user_errors
 
 WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
 
@@ -49,7 +50,7 @@ def segflow_segments_weekly():
             return logical_date.in_timezone("UTC").strftime("%Y-%m-%dT%H:%M:%S")
         return None
 
-    @task(pool=WAREHOUSE_POOL)
+    @warehouse_task
     @fail_fast_on_user_errors
     def recluster(as_of: str | None) -> dict:
         from datetime import datetime
@@ -58,7 +59,7 @@ def segflow_segments_weekly():
 
         return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
-    @task(pool=WAREHOUSE_POOL)
+    @warehouse_task
     @fail_fast_on_user_errors
     def check_drift(as_of: str | None) -> dict:
         import logging
@@ -73,7 +74,7 @@ def segflow_segments_weekly():
                                                                  if f["verdict"] == "drift"])
         return {k: v for k, v in result.as_dict().items() if k != "features"}
 
-    @task(pool=WAREHOUSE_POOL)
+    @warehouse_task
     @fail_fast_on_user_errors
     def publish(as_of: str | None) -> dict:
         from datetime import datetime

@@ -54,8 +54,11 @@ def cmd_load(args) -> None:
 
         if args.as_of:
             raise InputError("--as-of selects landing partitions; it does not apply to files named on the command line")
-        out = load_paths([Path(p) for p in args.paths], Path(args.mapping) if args.mapping else None,
-                         stream=args.stream, replace=args.replace).as_dict()
+        from segflow.warehouse_lock import warehouse_step
+
+        out = warehouse_step("load")(load_paths)(
+            [Path(p) for p in args.paths], Path(args.mapping) if args.mapping else None, stream=args.stream,
+            replace=args.replace).as_dict()
     else:
         from segflow.jobs.elt import load_interval
 
@@ -143,9 +146,9 @@ def cmd_segment(args) -> None:
 
 
 def cmd_status(args) -> None:
-    from segflow.jobs.status import format_summary, summary
+    from segflow.jobs.status import current, format_summary
 
-    data = summary()
+    data = current()  # never waits for a writer: the published snapshot while one holds the warehouse
     if args.json:
         _print(data)
     else:

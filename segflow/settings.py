@@ -45,16 +45,18 @@ class SettingsError(InputError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEGFLOW_", env_file=".env", extra="ignore")
+    # nan/inf are not thresholds: every comparison with nan is false, so a gate would silently pass
+    model_config = SettingsConfigDict(env_prefix="SEGFLOW_", env_file=".env", extra="ignore", allow_inf_nan=False)
 
     home: Path = Field(default_factory=_default_home, description="Folder holding all segflow state.")
 
     # --- warehouse -------------------------------------------------------------------------------
     lock_timeout_seconds: float = Field(
-        60.0, description="How long a job waits for DuckDB's single-writer lock before giving up."
+        60.0, ge=0, description="How long a step (dbt included) waits for the warehouse lock before giving up."
     )
     duckdb_memory_limit: str = Field(
         "", pattern=r"^(|[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))$",
+        json_schema_extra={"allowed": "a size such as 4GB, 512MB or 1.5GiB, or empty for half the RAM"},
         description="DuckDB memory limit for builds and jobs (e.g. '4GB'); empty = half of this machine's RAM. "
         "Past it DuckDB spills to SEGFLOW_DUCKDB_TEMP_DIR instead of growing.")
     duckdb_threads: int = Field(0, ge=0, description="DuckDB worker threads; 0 = one per CPU core.")
@@ -63,7 +65,10 @@ class Settings(BaseSettings):
 
     # --- dbt ---------------------------------------------------------------------------------------
     dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
-    dbt_threads: int = 2
+    dbt_threads: int = Field(2, ge=1)
+    dbt_executable: Path | None = Field(
+        None, description="The dbt command (e.g. a wrapper script or dbt in another environment); default: the dbt "
+        "installed beside segflow.", json_schema_extra={"allowed": "the path of an executable file, or empty"})
     session_timeout_minutes: int = Field(30, ge=1, description="Inactivity gap that ends a session.")
     clock_skew_minutes: int = Field(
         60, ge=0, description="An event dated later than its file's load time by more than this is quarantined "
@@ -114,21 +119,21 @@ class Settings(BaseSettings):
     k_min: int = Field(3, ge=2)
     k_max: int = Field(8, ge=2)
     silhouette_sample: int = Field(4000, ge=100, description="Rows sampled to score silhouette.")
-    min_silhouette: float = Field(0.10, description="Model-quality floor: below it nothing is published.")
+    min_silhouette: float = Field(0.10, ge=-1, le=1, description="Model-quality floor: below it nothing is published.")
     min_customers: int = Field(50, ge=2, description="Fewer customers than this fails the data gate.")
     min_events: int = Field(100, ge=1, description="Fewer staged events than this fails the data gate.")
-    random_seed: int = 42
+    random_seed: int = Field(42, ge=0, le=2**32 - 1)
     segment_match_max_distance: float = Field(
-        2.5,
+        2.5, gt=0,
         description="Centroid distance (standardized units) above which a cluster gets a new id. On the demo, "
         "week-to-week matches move 0.1-2.0 (the new-customer cohort moves most) while distinct segments are "
         ">= 3.3 apart.",
     )
 
     # --- drift -----------------------------------------------------------------------------------------
-    psi_warn: float = Field(0.10, description="PSI at or above this is reported as 'warn'.")
-    psi_alert: float = Field(0.25, description="PSI at or above this is reported as 'drift'.")
-    psi_bins: int = 10
+    psi_warn: float = Field(0.10, ge=0, description="PSI at or above this is reported as 'warn'.")
+    psi_alert: float = Field(0.25, ge=0, description="PSI at or above this is reported as 'drift'.")
+    psi_bins: int = Field(10, ge=2)
 
     # --- scheduling ------------------------------------------------------------------------------------
     week_start_weekday: int = Field(0, ge=0, le=6, description="0=Monday: the day a segment week closes.")
@@ -137,6 +142,33 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("duckdb_temp_dir", "clv_calibration_end", "dbt_executable", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        """``SEGFLOW_X=`` means "not set" for an optional setting (an empty path would otherwise be the cwd)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("home", "duckdb_temp_dir")
+    @classmethod
+    def _folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError(f"{value} exists and is not a folder")
+        return value
+
+    @field_validator("dbt_project_dir")
+    @classmethod
+    def _dbt_project(cls, value: Path) -> Path:
+        if not (value / "dbt_project.yml").is_file():
+            raise ValueError(f"{value} holds no dbt_project.yml")
+        return value
+
+    @field_validator("dbt_executable")
+    @classmethod
+    def _executable(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value.is_file() and os.access(value, os.X_OK)):
+            raise ValueError(f"{value} is not an executable file")
+        return value
 
     @field_validator("k_max")
     @classmethod
@@ -206,14 +238,19 @@ class Settings(BaseSettings):
 def get_settings(**overrides) -> Settings:
     """Fresh settings from the current environment (not cached: tests and CLI change SEGFLOW_HOME).
 
-    An invalid value raises :class:`SettingsError` naming the variable, the value and what is allowed."""
+    An invalid value (or an unreadable line in ``./.env``) raises :class:`SettingsError`: one line naming the
+    variable, the value and what is allowed (see :mod:`segflow.settings_errors`)."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError as SourceError
 
+    from segflow.settings_errors import check_env_file, describe_source_error, describe_validation_error
+
+    problem = check_env_file(Path(".env"))
+    if problem:
+        raise SettingsError(problem)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        parts = []
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            parts.append(f"SEGFLOW_{field.upper()}={err.get('input')!r}: {err['msg']}")
-        raise SettingsError("invalid setting: " + "; ".join(parts)) from None
+        raise SettingsError(describe_validation_error(Settings, exc)) from None
+    except SourceError as exc:
+        raise SettingsError(describe_source_error(Settings, exc)) from None

@@ -1,7 +1,8 @@
 """Run dbt (dbt-core + dbt-duckdb) against the warehouse.
 
 dbt runs as a subprocess: it holds DuckDB's write lock only while it runs, its global state never leaks
-into an Airflow worker, and a crash cannot take the caller down. Artifacts (target/, logs) go to
+into an Airflow worker, and a crash cannot take the caller down. It runs under segflow's warehouse lock and a
+guard that takes it down with its parent (docs/architecture.md, "Locks, crashes and concurrent runs"). Artifacts (target/, logs) go to
 ``$SEGFLOW_HOME/artifacts/dbt`` so the source checkout stays clean.
 """
 
@@ -15,8 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from segflow import procguard
 from segflow.errors import BuildFailed, NotReady
 from segflow.settings import Settings, get_settings
+from segflow.warehouse import connect, duckdb_holder, is_lock_error
+from segflow.warehouse_lock import hold, locked_error, warehouse_step
 
 
 @dataclass
@@ -81,23 +85,9 @@ def dbt_vars(settings: Settings) -> dict:
     }
 
 
-def _die_with_parent():
-    """On Linux, a dbt child gets SIGTERM when its parent dies (kill -9 of `segflow build`, an Airflow task
-    killed by the scheduler), so it never goes on writing the warehouse alone. None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-
-    def arm() -> None:
-        import ctypes
-        import signal
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return arm
-
-
-def _dbt_executable() -> list[str]:
+def _dbt_executable(settings: Settings) -> list[str]:
+    if settings.dbt_executable:
+        return [str(settings.dbt_executable)]
     candidate = Path(sys.executable).with_name("dbt")
     return [str(candidate)] if candidate.exists() else [sys.executable, "-m", "dbt.cli.main"]
 
@@ -106,17 +96,32 @@ def run_dbt(
     args: list[str], settings: Settings | None = None, as_of: datetime | None = None, check: bool = True,
     extra_vars: dict | None = None, run_env: dict[str, str] | None = None,
 ) -> BuildResult:
-    """Run ``dbt <args>`` with segflow's vars; raises :class:`BuildFailed` (naming the failed nodes)."""
+    """Run ``dbt <args>`` with segflow's vars; raises :class:`BuildFailed` (naming the failed nodes).
+
+    dbt is a warehouse writer like any other: it runs under the warehouse lock (waiting for it like
+    :func:`segflow.warehouse.connect`, with the same message), and under a guard (:mod:`segflow.procguard`) that
+    takes it down, with anything it started, when this process dies or is stopped."""
     settings = settings or get_settings()
     settings.ensure_dirs()
     settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
     variables = {**dbt_vars(settings), **(extra_vars or {})}
-    command = [*_dbt_executable(), *args, "--vars", json.dumps(variables)]
+    command = [*_dbt_executable(settings), *args, "--vars", json.dumps(variables)]
     log_file = settings.dbt_log_dir / f"{args[0]}.out"
-    started = datetime.now()
-    with open(log_file, "w") as out:
-        proc = subprocess.run(command, cwd=settings.dbt_project_dir, env=dbt_env(settings, as_of, run_env), stdout=out,
-                              stderr=subprocess.STDOUT, check=False, preexec_fn=_die_with_parent())
+    env = dbt_env(settings, as_of, run_env)
+    with hold(settings, exclusive=True, step=f"dbt {args[0]}") as lock_fd:
+        if env.get("SEGFLOW_DBT_TARGET", "duckdb") == "duckdb":
+            # a process that does not take segflow's lock (a notebook, a BI tool) may hold DuckDB's own lock:
+            # wait for it here, as connect() does, rather than let dbt fail on it
+            with connect(settings):
+                pass
+        started = datetime.now()
+        with open(log_file, "w") as out:
+            try:
+                returncode = procguard.run(command, cwd=settings.dbt_project_dir, env=env, stdout=out,
+                                           stderr=subprocess.STDOUT,
+                                           keep_fds=(lock_fd,) if lock_fd is not None else ())
+            except procguard.Stopped:
+                raise BuildFailed(f"`dbt {args[0]}` was stopped (the task was killed). Log: {log_file}") from None
     elapsed = (datetime.now() - started).total_seconds()
     result = BuildResult(command=" ".join(["dbt", *args]), as_of=as_of.isoformat() if as_of else None,
                          elapsed_seconds=elapsed, log_file=str(log_file))
@@ -129,16 +134,21 @@ def run_dbt(
             if status in ("error", "fail"):
                 result.failures.append({"node": node.get("unique_id"), "status": status,
                                         "message": (node.get("message") or "").strip()[:500]})
-    if check and proc.returncode != 0:
+    if check and returncode != 0:
+        text = log_file.read_text()
+        if is_lock_error(text):
+            # another process took DuckDB's lock between our check and dbt's open: the same message as any wait
+            raise locked_error(settings, duckdb_holder(text))
         if result.failures:
             detail = "; ".join(f"{f['node']}: {f['message']}" for f in result.failures[:5])
         else:
-            tail = log_file.read_text().strip().splitlines()[-8:]
+            tail = text.strip().splitlines()[-8:]
             detail = " | ".join(tail)
         raise BuildFailed(f"`{result.command}` failed ({detail}). Full log: {log_file}")
     return result
 
 
+@warehouse_step("build")
 def build(settings: Settings | None = None, as_of: datetime | None = None, full_refresh: bool = False
           ) -> BuildResult:
     """``dbt build`` (seeds, models and data tests) as of ``as_of``: incremental since the last
@@ -146,7 +156,7 @@ def build(settings: Settings | None = None, as_of: datetime | None = None, full_
     :mod:`segflow.jobs.build_state`)."""
     from segflow.ddl import ensure_schema
     from segflow.jobs import build_state
-    from segflow.warehouse import connect, table_exists
+    from segflow.warehouse import table_exists
 
     settings = settings or get_settings()
     if not settings.warehouse_path.exists():
@@ -187,7 +197,7 @@ def build(settings: Settings | None = None, as_of: datetime | None = None, full_
 
 def _explain_empty_staging(settings: Settings) -> None:
     """When no event survived staging, say so (dbt's own failure is then a confusing downstream test)."""
-    from segflow.warehouse import connect, table_exists
+    from segflow.warehouse import table_exists
 
     with connect(settings, read_only=True) as con:
         if not table_exists(con, "staging", "base_raw__events"):
@@ -204,11 +214,11 @@ def _explain_empty_staging(settings: Settings) -> None:
                       "--mapping M --replace`; the rows are in staging.stg_raw__events_quarantine.")
 
 
+@warehouse_step("docs")
 def docs(settings: Settings | None = None) -> Path:
     """Generate dbt docs (lineage + catalog) as one static HTML file; returns its path."""
     from segflow.ddl import ensure_schema
     from segflow.jobs import build_state
-    from segflow.warehouse import connect
 
     settings = settings or get_settings()
     run_env = None

@@ -9,8 +9,10 @@ from segflow.jobs.load import load_landing
 from segflow.jobs.segment import to_naive_utc
 from segflow.jobs.validate import validate
 from segflow.settings import Settings, get_settings
+from segflow.warehouse_lock import warehouse_step
 
 
+@warehouse_step("load")
 def load_interval(settings: Settings | None = None, as_of: datetime | None = None) -> dict:
     """Load every not-yet-loaded landing file whose partition date is before ``as_of``."""
     as_of = to_naive_utc(as_of)

@@ -22,6 +22,7 @@ from segflow.ddl import ensure_schema  # the ml tables live with the other wareh
 from segflow.errors import GateFailed, NotReady
 from segflow.settings import PROJECT_ROOT, Settings, get_settings
 from segflow.warehouse import connect, table_exists
+from segflow.warehouse_lock import warehouse_step
 
 
 def to_naive_utc(value: datetime | None) -> datetime | None:
@@ -104,6 +105,7 @@ def _previous_run(con, as_of: datetime) -> tuple[str | None, dict[str, list[floa
     return run_id, centroids
 
 
+@warehouse_step("segment: recluster")
 def recluster(settings: Settings | None = None, as_of: datetime | None = None) -> SegmentRun:
     """Cluster customer_features (k by silhouette), match ids to the previous run, store everything."""
     from ml.features import feature_matrix, make_preprocessor
@@ -201,6 +203,7 @@ class DriftResult:
                 "verdict": self.verdict, "max_psi": self.max_psi, "features": self.features}
 
 
+@warehouse_step("segment: drift")
 def check_drift(settings: Settings | None = None, as_of: datetime | None = None) -> DriftResult:
     """PSI of this week's feature snapshot against the previous week's, per feature; stored in ml.drift_*."""
     from ml.drift import drift_report, overall_verdict
@@ -255,6 +258,7 @@ class Publication:
         return {"as_of": self.as_of.isoformat(), "run_id": self.run_id, "path": self.path, "rows": self.rows}
 
 
+@warehouse_step("segment: publish")
 def publish(settings: Settings | None = None, as_of: datetime | None = None) -> Publication:
     """Export the week's segments, only if its data gate passed and its model was accepted."""
     settings = settings or get_settings()

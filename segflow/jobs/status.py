@@ -1,13 +1,23 @@
-"""A read-only summary of the warehouse: what was loaded, built, validated, segmented and published."""
+"""A read-only summary of the warehouse: what was loaded, built, validated, segmented and published.
+
+``segflow status`` never waits for a writer. When the warehouse is free it reads it (and refreshes the
+published snapshot); while a step holds it, it shows the snapshot the last step published when it finished
+(``$SEGFLOW_HOME/artifacts/status.json``, written by :func:`segflow.warehouse_lock.warehouse_step`) and says who
+holds the warehouse since when.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime
 
-import pandas as pd
-
+from segflow.errors import NotReady, WarehouseLocked
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
+
+LIVE_READ_TIMEOUT_SECONDS = 1.0
+"""How long ``segflow status`` tries to read the warehouse itself before it shows the published snapshot."""
 
 
 def _scalar(con, sql: str, params: list | None = None):
@@ -15,10 +25,11 @@ def _scalar(con, sql: str, params: list | None = None):
     return row[0] if row else None
 
 
-def summary(settings: Settings | None = None) -> dict:
+def summary(settings: Settings | None = None, *, evaluation: bool = True, timeout: float | None = None) -> dict:
+    """Everything ``segflow status`` shows, read from the warehouse (waits up to ``timeout`` for a writer)."""
     settings = settings or get_settings()
     out: dict = {"home": str(settings.home), "warehouse": str(settings.warehouse_path)}
-    with connect(settings, read_only=True) as con:
+    with connect(settings, read_only=True, timeout=timeout) as con:
         if table_exists(con, "meta", "load_manifest"):
             files, rows_in, loaded, rejected = con.execute(
                 "select count(*), coalesce(sum(rows_in_file), 0), coalesce(sum(rows_loaded), 0), "
@@ -41,6 +52,10 @@ def summary(settings: Settings | None = None) -> dict:
                 out["last_build"] = {"build": row[0], "as_of": str(row[1]) if row[1] else None, "mode": row[2],
                                      "reason": row[3], "status": row[4],
                                      "finished_at": str(row[5]) if row[5] else None}
+                if row[4] == "running":
+                    # read under the warehouse lock, which a build keeps until it has recorded its end: a build
+                    # still "running" is one whose process was killed (the next build is a full refresh)
+                    out["last_build"]["status"] = "interrupted"
         if table_exists(con, "intermediate", "int_identity_issues"):
             out["identity_issues"] = dict(con.execute(
                 "select issue, count(distinct identifier) from intermediate.int_identity_issues group by 1 "
@@ -85,13 +100,70 @@ def summary(settings: Settings | None = None) -> dict:
             if row:
                 out["published"] = {"as_of": str(row[0]), "path": row[1], "rows": row[2]}
     truth = settings.truth_dir / "personas.csv"
-    if truth.exists() and "segments" in out:
+    if evaluation and truth.exists() and "segments" in out:
         out["evaluation"] = evaluate(settings)
     return out
 
 
+def snapshot_path(settings: Settings):
+    return settings.artifacts_dir / "status.json"
+
+
+def publish_snapshot(settings: Settings, step: str) -> bool:
+    """Write what status shows now, for readers while the next writer holds the warehouse. Best effort, never
+    waits: a step must not fail or hang because its status could not be published. Returns True if written."""
+    try:
+        data = summary(settings, evaluation=False, timeout=0)
+    except (NotReady, WarehouseLocked):
+        return False
+    except Exception:  # noqa: BLE001 - a half-built warehouse (a step that failed early) has nothing to show
+        return False
+    return _write_snapshot(settings, data, f"segflow {step}")
+
+
+def _write_snapshot(settings: Settings, data: dict, step: str) -> bool:
+    record = {"published_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), "published_by": step,
+              "summary": {k: v for k, v in data.items() if k != "evaluation"}}  # demo-only, recomputed live
+    target = snapshot_path(settings)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record, indent=1, default=str))
+        tmp.replace(target)  # atomic: a reader sees the old snapshot or the new one, never half of one
+    except OSError:
+        return False  # a read-only home: status still answers from the warehouse
+    return True
+
+
+def current(settings: Settings | None = None) -> dict:
+    """The summary for ``segflow status``: live when the warehouse is free, else the last published snapshot.
+
+    ``source`` says which; a snapshot also carries ``published_at``/``published_by`` and ``busy`` (who holds the
+    warehouse)."""
+    from segflow.warehouse_lock import describe_holder
+
+    settings = settings or get_settings()
+    try:
+        data = summary(settings, timeout=LIVE_READ_TIMEOUT_SECONDS)
+    except WarehouseLocked:
+        busy = describe_holder(settings).strip(" ()") or "held by a process that is not segflow"
+        path = snapshot_path(settings)
+        if not path.is_file():
+            raise NotReady(f"The warehouse is in use ({busy}) and no status was published yet: try again when "
+                           "that step has finished.") from None
+        record = json.loads(path.read_text())
+        data = record["summary"]
+        data.update(source="snapshot", published_at=record["published_at"], published_by=record["published_by"],
+                    busy=busy)
+        return data
+    _write_snapshot(settings, data, "segflow status")
+    data["source"] = "live"
+    return data
+
+
 def evaluate(settings: Settings | None = None) -> dict:
     """Adjusted Rand index of the latest segments against the generator's true personas (demo data only)."""
+    import pandas as pd
     from sklearn.metrics import adjusted_rand_score
 
     settings = settings or get_settings()
@@ -107,6 +179,9 @@ def evaluate(settings: Settings | None = None) -> dict:
 
 def format_summary(data: dict) -> str:
     lines = ["", "segflow summary", "==============="]
+    if data.get("source") == "snapshot":
+        lines.append(f"published          {data['published_at']} by `{data['published_by']}`: the warehouse is in use "
+                     f"now ({data['busy']}), so this is the state when that step ended")
     load = data.get("load")
     if load:
         lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files")

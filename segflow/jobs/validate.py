@@ -18,6 +18,7 @@ from segflow.ddl import ensure_schema
 from segflow.errors import GateFailed
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect
+from segflow.warehouse_lock import warehouse_step
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,6 +80,7 @@ def read_frame(con, module, sample_rows: int, seed: int) -> tuple[pd.DataFrame, 
     return con.execute(" union all ".join(parts)).df(), total
 
 
+@warehouse_step("validate")
 def validate(settings: Settings | None = None, as_of: datetime | None = None, raise_on_failure: bool = True
              ) -> GateResult:
     from expectations.runner import provided_columns, validate_frame, write_summary

@@ -28,7 +28,8 @@ for dag_id, dag in bag.dags.items():
         "schedule_assets": sorted(a.uri for a in getattr(condition, "objects", []) or []) if condition else [],
         "catchup": dag.catchup,
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
-                              "outlets": [o.uri for o in t.outlets], "downstream": sorted(t.downstream_task_ids)}
+                              "outlets": [o.uri for o in t.outlets], "downstream": sorted(t.downstream_task_ids),
+                              "operator": type(t).__name__}
                   for t in dag.tasks},
     }
 print(json.dumps(out))

@@ -59,6 +59,14 @@ def test_every_warehouse_task_runs_in_the_one_slot_pool(parsed):
                 assert task["pool"] == WAREHOUSE_POOL, task_id
 
 
+def test_every_warehouse_task_stops_its_dbt_when_killed(parsed):
+    """@warehouse_task's operator has the on_kill that stops dbt (tested for real in tests/e2e/test_on_kill.py)."""
+    for dag in parsed["dags"].values():
+        for task_id, task in dag["tasks"].items():
+            if task_id not in NO_WAREHOUSE:
+                assert task["operator"] == "WarehouseTaskOperator", task_id
+
+
 def test_weekly_dag_is_scheduled_on_the_asset_the_elt_emits(parsed):
     elt = parsed["dags"]["segflow_elt"]
     weekly = parsed["dags"]["segflow_segments_weekly"]

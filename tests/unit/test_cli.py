@@ -161,8 +161,8 @@ def test_an_invalid_setting_is_one_line_naming_the_variable_and_the_allowed_valu
     assert main(["status"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert "SEGFLOW_CONSENT_POLICY='maybe'" in err and "'require_recorded' or 'collected_under_consent'" in err
-    assert "SEGFLOW_K_MIN='one'" in err
+    assert "SEGFLOW_CONSENT_POLICY='maybe': allowed: one of require_recorded, collected_under_consent" in err
+    assert "SEGFLOW_K_MIN='one': allowed: a whole number >= 2" in err
 
 
 def test_the_clv_calibration_end_setting_reaches_dbt_and_a_bad_date_is_one_line(tmp_path, monkeypatch, capsys):
