@@ -129,8 +129,10 @@ def describe_holder(settings: Settings) -> str:
 
 
 def _process_step() -> str:
-    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    return " ".join([name, *sys.argv[1:2]]) if name == "segflow" else name
+    """What this process is, for a lock message: ``segflow build``, ``airflow dags test``, ``python``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] not in ("", "-c", "-m") else "python"
+    words = {"segflow": 1, "airflow": 2}.get(name, 0)
+    return " ".join([name, *sys.argv[1:1 + words]])
 
 
 @contextmanager
