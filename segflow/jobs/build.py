@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -108,20 +109,30 @@ def run_dbt(
     command = [*_dbt_executable(settings), *args, "--vars", json.dumps(variables)]
     log_file = settings.dbt_log_dir / f"{args[0]}.out"
     env = dbt_env(settings, as_of, run_env)
+    deadline = time.monotonic() + settings.lock_timeout_seconds
     with hold(settings, exclusive=True, step=f"dbt {args[0]}") as lock_fd:
-        if env.get("SEGFLOW_DBT_TARGET", "duckdb") == "duckdb":
-            # a process that does not take segflow's lock (a notebook, a BI tool) may hold DuckDB's own lock:
-            # wait for it here, as connect() does, rather than let dbt fail on it
-            with connect(settings):
-                pass
-        started = datetime.now()
-        with open(log_file, "w") as out:
-            try:
-                returncode = procguard.run(command, cwd=settings.dbt_project_dir, env=env, stdout=out,
-                                           stderr=subprocess.STDOUT,
-                                           keep_fds=(lock_fd,) if lock_fd is not None else ())
-            except procguard.Stopped:
-                raise BuildFailed(f"`dbt {args[0]}` was stopped (the task was killed). Log: {log_file}") from None
+        while True:
+            if env.get("SEGFLOW_DBT_TARGET", "duckdb") == "duckdb":
+                # a process that does not take segflow's lock (a notebook, a BI tool) may hold DuckDB's own
+                # lock: wait for it here, as connect() does, rather than let dbt fail on it
+                with connect(settings, timeout=max(0.0, deadline - time.monotonic())):
+                    pass
+            started = datetime.now()
+            with open(log_file, "w") as out:
+                try:
+                    returncode = procguard.run(command, cwd=settings.dbt_project_dir, env=env, stdout=out,
+                                               stderr=subprocess.STDOUT,
+                                               keep_fds=(lock_fd,) if lock_fd is not None else ())
+                except procguard.Stopped:
+                    raise BuildFailed(f"`dbt {args[0]}` was stopped (the task was killed). Log: {log_file}"
+                                      ) from None
+            if returncode == 0 or not is_lock_error(text := log_file.read_text()):
+                break
+            # such a process took DuckDB's lock after our check: dbt failed while opening the file, before it
+            # ran anything, so it is safe to wait and run it again, within the same time limit
+            if time.monotonic() >= deadline:
+                raise locked_error(settings, duckdb_holder(text))
+            time.sleep(0.5)
     elapsed = (datetime.now() - started).total_seconds()
     result = BuildResult(command=" ".join(["dbt", *args]), as_of=as_of.isoformat() if as_of else None,
                          elapsed_seconds=elapsed, log_file=str(log_file))
@@ -136,9 +147,6 @@ def run_dbt(
                                         "message": (node.get("message") or "").strip()[:500]})
     if check and returncode != 0:
         text = log_file.read_text()
-        if is_lock_error(text):
-            # another process took DuckDB's lock between our check and dbt's open: the same message as any wait
-            raise locked_error(settings, duckdb_holder(text))
         if result.failures:
             detail = "; ".join(f"{f['node']}: {f['message']}" for f in result.failures[:5])
         else:
