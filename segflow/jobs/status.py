@@ -16,7 +16,7 @@ from segflow.errors import NotReady, WarehouseLocked
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
 
-LIVE_READ_TIMEOUT_SECONDS = 1.0
+LIVE_READ_TIMEOUT_SECONDS = 0.5
 """How long ``segflow status`` tries to read the warehouse itself before it shows the published snapshot."""
 
 
@@ -140,11 +140,16 @@ def current(settings: Settings | None = None) -> dict:
 
     ``source`` says which; a snapshot also carries ``published_at``/``published_by`` and ``busy`` (who holds the
     warehouse)."""
-    from segflow.warehouse_lock import describe_holder
+    from segflow.warehouse_lock import describe_holder, hold
 
     settings = settings or get_settings()
+    if not settings.warehouse_path.exists():
+        return summary(settings)  # says what to run first (NotReady)
     try:
-        data = summary(settings, timeout=LIVE_READ_TIMEOUT_SECONDS)
+        # a segflow writer is known at once (no wait); a process that is not segflow may hold DuckDB's own lock
+        # for a moment, which the read waits out briefly
+        with hold(settings, exclusive=False, timeout=0):
+            data = summary(settings, timeout=LIVE_READ_TIMEOUT_SECONDS)
     except WarehouseLocked:
         busy = describe_holder(settings).strip(" ()") or "held by a process that is not segflow"
         path = snapshot_path(settings)
@@ -180,8 +185,8 @@ def evaluate(settings: Settings | None = None) -> dict:
 def format_summary(data: dict) -> str:
     lines = ["", "segflow summary", "==============="]
     if data.get("source") == "snapshot":
-        lines.append(f"published          {data['published_at']} by `{data['published_by']}`: the warehouse is in use "
-                     f"now ({data['busy']}), so this is the state when that step ended")
+        lines.append(f"state as of        {data['published_at']} (published by `{data['published_by']}`): the "
+                     f"warehouse is in use now, {data['busy']}")
     load = data.get("load")
     if load:
         lines.append(f"rows delivered     {load['rows_in_files']:>10,}  in {load['files']} files")
