@@ -18,7 +18,8 @@ from pathlib import Path
 
 from annotated_types import Ge, Gt, Le, Lt
 
-_MAX_VALUE_CHARS = 60
+_MAX_VALUE_CHARS = 100
+_SECRET = re.compile(r"salt|key|secret|password|token")
 
 
 def _variable(field: str) -> str:
@@ -73,7 +74,9 @@ def allowed(model: type, field: str) -> str:
     return "text"
 
 
-def _value(raw) -> str:
+def _value(raw, field: str = "") -> str:
+    if _SECRET.search(field):
+        return "'***'"  # an error message must not print a secret (logs keep it)
     text = repr(raw)
     return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS - 4] + "...'"
 
@@ -86,7 +89,7 @@ def describe_validation_error(model: type, exc) -> str:
         if field not in model.model_fields:
             parts.append(f"invalid settings: {err['msg']}")
             continue
-        text = f"{_variable(field)}={_value(err.get('input'))}: allowed: {allowed(model, field)}"
+        text = f"{_variable(field)}={_value(err.get('input'), field)}: allowed: {allowed(model, field)}"
         if err.get("type") == "value_error":  # a rule of our own (k_max >= k_min, a folder that is a file): say it
             text += f" ({str(err['msg']).removeprefix('Value error, ')})"
         parts.append(text)
@@ -99,7 +102,7 @@ def describe_source_error(model: type, exc) -> str:
     if found and found.group(1) in model.model_fields:
         field = found.group(1)
         given = {k.upper(): v for k, v in os.environ.items()}.get(_variable(field))
-        value = f"={_value(given)}" if given is not None else ""
+        value = f"={_value(given, field)}" if given is not None else ""
         return f"invalid setting {_variable(field)}{value}: allowed: {allowed(model, field)} (it could not be parsed)"
     return f"invalid setting: {str(exc).splitlines()[0]}"
 
