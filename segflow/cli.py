@@ -63,13 +63,17 @@ def cmd_load(args) -> None:
             raise InputError("--mapping and --replace go with file paths; for a landing folder put the mapping in "
                              "the folder as _mapping.yml")
         out = load_interval(as_of=_as_of(args.as_of))
-    problems = [f for f in out["files"] if f["status"] in ("rejected", "ignored")]
+    problems = [f for f in out["files"] if f["status"] in ("rejected", "ignored", "pending", "damaged", "unbalanced")]
     if not args.verbose:
         out["files"] = problems
     _print(out)
     for f in problems:
         print(f"segflow: {f['status']}: {f['source']}/{f['file']}: {f['reason']}", file=sys.stderr)
-    if args.paths and problems:
+    balance = (f"segflow: load balance: {out['rows_in_files']:,} records counted in {out['files_loaded']} files = "
+               f"{out['rows_loaded']:,} loaded + {out['rows_rejected']:,} rejected")
+    print(balance if out["balanced"] else f"segflow: load does NOT balance: {'; '.join(out['unbalanced_files'])}",
+          file=sys.stderr)
+    if args.paths and [f for f in problems if f["status"] in ("rejected", "ignored")]:
         raise InputError(f"{len(problems)} of the files given were not loaded (see above)")
 
 

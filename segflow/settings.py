@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     duckdb_temp_dir: Path | None = Field(
         None, description="Where DuckDB spills; default $SEGFLOW_HOME/tmp/duckdb.")
 
+    # --- load ------------------------------------------------------------------------------------
+    load_min_file_age_seconds: float = Field(
+        60.0, ge=0, description="A landing file without a <name>.ready marker is loaded once it has not changed "
+        "for this long (a file still being written is left for a later run).")
+    load_max_record_bytes: int = Field(
+        1 << 20, ge=1024, description="A record (line) longer than this is rejected at load (record_too_large) "
+        "instead of being loaded; the rest of its file loads.")
+
     # --- dbt ---------------------------------------------------------------------------------------
     dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
     dbt_threads: int = 2

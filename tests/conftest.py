@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 from tests_support import small_config, week_end
 
 from segflow.settings import Settings
+
+# Tests write landing files and load them at once; a real deployment waits until a file without a ready marker
+# has not changed for a minute (tests/unit/test_landing.py checks that rule with its own setting).
+os.environ.setdefault("SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS", "0")
 
 
 @pytest.fixture(scope="session")

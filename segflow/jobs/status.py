@@ -25,6 +25,22 @@ def summary(settings: Settings | None = None) -> dict:
                 "coalesce(sum(rows_rejected), 0) from meta.load_manifest").fetchone()
             out["load"] = {"files": files, "rows_in_files": rows_in, "rows_loaded": loaded,
                            "rows_rejected_at_load": rejected}
+            unbalanced = con.execute(
+                "select source || '/' || file_name, rows_in_file, rows_loaded, rows_rejected from meta.load_manifest "
+                "where rows_in_file is distinct from rows_loaded + rows_rejected order by load_seq").fetchall()
+            out["load"]["unbalanced_files"] = [
+                f"{name}: {counted if counted is not None else 'uncounted'} records in the file, {loaded} loaded + "
+                f"{rejected} rejected" for name, counted, loaded, rejected in unbalanced]
+            out["load"]["damaged_files"] = [f"{name}: {damage}" for name, damage in con.execute(
+                "select source || '/' || file_name, damage from meta.load_manifest where damage is not null "
+                "order by load_seq").fetchall()]
+        if table_exists(con, "meta", "landing_entries"):
+            out["landing"] = dict(con.execute(
+                "select status, count(*) from meta.landing_entries group by 1 order by 1").fetchall())
+            out["landing_problems"] = [
+                f"{status}: {path}: {reason}" for status, path, reason in con.execute(
+                    "select status, entry_path, reason from meta.landing_entries "
+                    "where status in ('rejected', 'ignored', 'pending') order by status, entry_path").fetchall()]
         if table_exists(con, "marts", "fct_load_audit"):
             staged, quarantined, duplicates, unbalanced = con.execute(
                 "select sum(rows_staged), sum(rows_quarantined), sum(rows_duplicate), "
@@ -113,6 +129,17 @@ def format_summary(data: dict) -> str:
         lines.append(f"  loaded to raw    {load['rows_loaded']:>10,}")
         lines.append(f"  rejected at load {load['rows_rejected_at_load']:>10,}  (unparseable lines, kept in "
                      "meta.load_rejects)")
+        if load.get("unbalanced_files"):
+            lines.append(f"  load accounting  {len(load['unbalanced_files'])} files do NOT balance:")
+            lines += [f"    {u}" for u in load["unbalanced_files"]]
+        else:
+            lines.append("  load accounting  balanced: in every file, records counted = loaded + rejected")
+        lines += [f"  damaged          {d}" for d in load.get("damaged_files", [])]
+    landing = data.get("landing")
+    if landing:
+        lines.append("landing entries    " + ", ".join(f"{n} {status}" for status, n in landing.items())
+                     + " (meta.landing_entries)")
+        lines += [f"  {p}" for p in data.get("landing_problems", [])[:20]]
     staging = data.get("staging")
     if staging:
         lines.append(f"  staged           {staging['rows_staged']:>10,}")
