@@ -47,6 +47,12 @@ def summary(settings: Settings | None = None) -> dict:
                 "count(distinct case when not is_balanced then load_id end) from marts.fct_load_audit").fetchone()
             out["staging"] = {"rows_staged": int(staged or 0), "rows_quarantined": int(quarantined or 0),
                               "rows_duplicate": int(duplicates or 0), "unbalanced_files": int(unbalanced or 0)}
+            has_conflicts = con.execute(
+                "select count(*) from information_schema.columns where table_schema = 'marts' "
+                "and table_name = 'fct_load_audit' and column_name = 'rows_conflicting'").fetchall()[0][0]
+            if has_conflicts:  # a mart built before the column existed has none until its next build
+                out["staging"]["rows_conflicting"] = int(con.execute(
+                    "select coalesce(sum(rows_conflicting), 0) from marts.fct_load_audit").fetchall()[0][0])
             out["staging"]["quarantine_reasons"] = dict(con.execute(
                 "select quarantine_reason, count(*) from staging.stg_raw__events_quarantine group by 1 "
                 "order by 2 desc").fetchall())
@@ -146,6 +152,9 @@ def format_summary(data: dict) -> str:
         lines.append(f"  quarantined      {staging['rows_quarantined']:>10,}  "
                      + ", ".join(f"{k} {v}" for k, v in staging["quarantine_reasons"].items()))
         lines.append(f"  duplicates       {staging.get('rows_duplicate', 0):>10,}  (exact re-deliveries, dropped)")
+        if "rows_conflicting" in staging:
+            lines.append(f"  conflicts        {staging['rows_conflicting']:>10,}  (an event id re-delivered with other "
+                         "content: quarantined, the first delivery kept)")
         lines.append("  accounting       " + ("balanced: every row staged, quarantined or a counted duplicate"
                                             if staging["unbalanced_files"] == 0
                                             else f"{staging['unbalanced_files']} files do NOT balance"))

@@ -256,6 +256,9 @@ def test_later_identical_delivery_is_a_duplicate_and_different_one_a_conflict(id
     assert query(identity_home, "select event_id, event_type, price, _source_file from staging.stg_raw__events "
                                 "where event_id in ('E100', 'E101') order by 1") == [
         ("E100", "page_view", None, "events_2025-01-02.csv"), ("E101", "page_view", None, "events_2025-01-02.csv")]
+    # the load audit counts the conflict for the file that carried it
+    assert query(identity_home, "select file_name, rows_conflicting from marts.fct_load_audit "
+                                "where stream = 'events' and rows_conflicting > 0") == [("events_2025-01-03.csv", 1)]
 
 
 @pytest.mark.parametrize("home, tree", [("identity_home", IDENTITY_TREE), ("orders_home", ORDERS_TREE)])
