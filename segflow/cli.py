@@ -117,6 +117,30 @@ def cmd_mapping(args) -> None:
             print("no problems found in the sample")
 
 
+def cmd_quarantine(args) -> None:
+    from pathlib import Path
+
+    from segflow.jobs import quarantine
+
+    if args.action == "list":
+        rows = quarantine.summary()
+        if args.json:
+            _print(rows)
+            return
+        if not rows:
+            print("nothing kept out: no load rejects, no quarantined rows")
+        for r in rows:
+            print(f"{r['where']:<28} {r['reason']:<26} {r['rows']:>9,} rows in {r['files']} files")
+    elif args.action == "show":
+        if not args.reason:
+            raise InputError("usage: segflow quarantine show REASON [--limit N] (reasons: `segflow quarantine list`)")
+        _print(quarantine.show(args.reason, limit=args.limit))
+    else:
+        result = quarantine.replay(args.reason, source=args.source,
+                                   mapping_file=Path(args.mapping) if args.mapping else None, dry_run=args.dry_run)
+        _print(result.as_dict())
+
+
 def cmd_build(args) -> None:
     from segflow.jobs.build import build
 
@@ -271,6 +295,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=5, help="check: rows to print (default 5)")
     p.add_argument("--output", help="schema: write to this file instead of stdout")
     p.set_defaults(func=cmd_mapping)
+
+    p = sub.add_parser(
+        "quarantine", help="records kept out (rejected at load, quarantined in staging): list | show | replay",
+        description="list: rows kept out per reason. show REASON: the rows. replay [REASON]: reload the files "
+        "holding them with their source's current mapping (after a mapping fix), replacing the earlier load of "
+        "each file so nothing is loaded twice; then `segflow build` re-stages them. A rule fix (seed, setting) "
+        "needs no replay: the next build re-stages every row.")
+    p.add_argument("action", choices=["list", "show", "replay"])
+    p.add_argument("reason", nargs="?", help="a reason code (see `segflow quarantine list`); replay: all if omitted")
+    p.add_argument("--limit", type=int, default=20, help="show: rows to print (default 20)")
+    p.add_argument("--source", help="replay: only files of this source (landing folder)")
+    p.add_argument("--mapping", help="replay: the fixed mapping for files loaded from outside landing/")
+    p.add_argument("--dry-run", action="store_true", help="replay: list the files, reload nothing")
+    p.add_argument("--json", action="store_true", help="list: JSON output")
+    p.set_defaults(func=cmd_quarantine)
 
     for name, func, text in (("build", cmd_build, "dbt build (staging, intermediate, marts, tests)"),
                              ("validate", cmd_validate, "run the Great Expectations gate"),

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     max_lateness_hours: int = Field(
         168, ge=1, description="An event received (received_at) more than this many hours after it occurred is "
         "quarantined as late_event instead of being merged into sessions closed long ago.")
+    default_currency_minor_units: int = Field(
+        2, ge=0, le=2, description="Decimals of an amount whose currency is missing or not in the currencies seed: "
+        "a price or revenue with more (0.001 of a 2-decimal currency) is quarantined as price_precision, never "
+        "rounded.")
     max_session_hours: float = Field(
         24, gt=0, description="A session longer than this from first to last event is quarantined as "
         "runaway_session (a bot, a stuck tracker) and kept out of fct_sessions.")

@@ -286,3 +286,15 @@
         rows between unbounded preceding and unbounded following
     )
 {%- endmacro %}
+
+
+{#- True when an exact decimal amount has digits beyond the currency's minor unit (units from the currencies
+    seed, unknown or missing currency: var segflow__default_currency_minor_units; at most 2, the precision
+    segflow keeps). A literal per case: rounding to a column's precision is not portable. -#}
+{% macro beyond_minor_unit(amount, minor_units) -%}
+    {#- each branch cast back: a CASE takes the type of its first branch (DECIMAL(38,0) would round 2.55 to 3) -#}
+    ({{ amount }} <> case least(coalesce({{ minor_units }}, {{ var('segflow__default_currency_minor_units') }}), 2)
+        {%- for digits in [0, 1, 2] %}
+        {% if loop.last %}else{% else %}when {{ digits }} then{% endif %} cast(round({{ amount }}, {{ digits }}) as decimal(38, 18))
+        {%- endfor %} end)
+{%- endmacro %}

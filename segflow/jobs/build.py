@@ -71,6 +71,7 @@ def dbt_vars(settings: Settings) -> dict:
         "segflow__max_session_hours": settings.max_session_hours,
         "segflow__max_lateness_hours": settings.max_lateness_hours,
         "segflow__clock_skew_minutes": settings.clock_skew_minutes,
+        "segflow__default_currency_minor_units": settings.default_currency_minor_units,
         "segflow__min_event_date": settings.min_event_date.isoformat(),
         "segflow__pii_salt": settings.pii_salt,
         "segflow__consent_default": settings.consent_policy == "collected_under_consent",

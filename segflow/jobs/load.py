@@ -60,7 +60,8 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _sha256(path: Path) -> str:
+def file_checksum(path: Path) -> str:
+    """SHA-256 of the file's bytes (its identity in meta.load_manifest)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -212,7 +213,7 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
     if known:
         result.status, result.reason, result.load_id = "skipped", "already loaded (same checksum)", known
         return result
-    checksum = _sha256(path)
+    checksum = file_checksum(path)
     _remember(con, path, stat, checksum)
     earlier = con.execute("select load_id, file_name from meta.load_manifest where checksum = ?",
                           [checksum]).fetchall()
@@ -227,6 +228,9 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
     try:
         counted = _scan(delivery, settings)
         result.rows_in_file = counted.records
+        # taken before an earlier load of the same file is removed: a sequence number is never reused, so a
+        # reload always comes after what the last build saw (and that build's next run rebuilds in full)
+        seq = con.execute("select coalesce(max(load_seq), 0) + 1 from meta.load_manifest").fetchall()[0][0]
         for old, _ in earlier:
             _unload(con, old)
         rejects, loaded, written, dropped = _stage_and_write(con, delivery, counted.readable, load_id,
@@ -245,7 +249,6 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
             result.status = "pending"
             result.reason = "the file changed while it was being loaded: nothing written, loaded on a later run"
             return result
-        seq = con.execute("select coalesce(max(load_seq), 0) + 1 from meta.load_manifest").fetchall()[0][0]
         con.execute(
             "insert into meta.load_manifest (load_id, load_seq, source, stream, file_name, file_path, checksum, "
             "file_format, mapping_name, mapping_checksum, partition_date, rows_in_file, rows_loaded, rows_rejected, "

@@ -314,3 +314,28 @@ def test_a_build_where_every_event_is_quarantined_says_so(tmp_path):
         build(settings)  # no as-of: the run's bound comes from the (absent) staged events
     assert "No event passed staging: every loaded event row was quarantined (invalid_number 2)" in str(err.value)
     assert "--replace" in str(err.value)
+
+
+AMOUNT_HEADER = ("event_id", "event_type", "occurred_at", "user_id", "quantity", "price", "revenue", "currency",
+                 "order_id")
+AMOUNTS = [
+    # (row, expected quarantine reason or None): amounts are exact or quarantined, never rounded
+    (("P1", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "0.001", "", "EUR", "O1"), "price_precision"),
+    (("P2", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "2.550", "", "EUR", "O2"), None),  # trailing zero: exact
+    (("P3", "purchase", "2025-01-02T10:00:00Z", "U1", "2", "100.5", "", "JPY", "O3"), "price_precision"),
+    (("P4", "purchase", "2025-01-02T10:00:00Z", "U1", "2", "100", "", "jpy", "O4"), None),  # upper-cased
+    (("P5", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "1.234", "", "KWD", "O5"), "price_precision"),
+    (("P6", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "1.005", "", "XYZ", "O6"), "price_precision"),
+    (("P7", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "9.99", "", "", "O7"), None),  # no currency: 2 decimals
+    (("P8", "purchase", "2025-01-02T10:00:00Z", "U1", "3", "5.10", "15.301", "USD", "O8"), "price_precision"),
+    (("P9", "purchase", "2025-01-02T10:00:00Z", "U1", "1.5", "2.00", "", "USD", "O9"), "invalid_number"),
+]
+
+
+def test_amounts_beyond_the_currency_minor_unit_are_quarantined_not_rounded(tmp_path):
+    settings = built(tmp_path / "home", {"orders/orders_2025-01-02.csv": (AMOUNT_HEADER, [r for r, _ in AMOUNTS])},
+                     consent_policy="collected_under_consent")
+    reasons = dict(query(settings, "select event_id, quarantine_reason from staging.stg_raw__events_quarantine"))
+    assert reasons == {row[0]: reason for row, reason in AMOUNTS if reason}
+    staged = dict(query(settings, "select event_id, price from staging.stg_raw__events"))
+    assert staged == {"P2": Decimal("2.55"), "P4": Decimal("100.00"), "P7": Decimal("9.99")}

@@ -48,6 +48,12 @@ event_types as (
 
 ),
 
+currencies as (
+
+    select currency, minor_units from {{ ref('currencies') }}
+
+),
+
 texts as (
 
     select
@@ -103,6 +109,9 @@ typed as (
             then {{ try_cast('quantity_text', 'bigint') }} end as quantity_as_delivered,
         {{ try_cast('price_text', 'decimal(18, 2)') }} as price,
         {{ try_cast('revenue_text', 'decimal(18, 2)') }} as revenue_as_delivered,
+        -- the amounts as delivered, to find digits beyond the currency's minor unit (never rounded away)
+        {{ try_cast('price_text', 'decimal(38, 18)') }} as price_exact,
+        {{ try_cast('revenue_text', 'decimal(38, 18)') }} as revenue_exact,
         {{ parse_utc_timestamp('occurred_at_text') }} as occurred_at,
         {{ parse_utc_timestamp('received_at_text') }} as received_at_parsed
     from texts
@@ -147,6 +156,9 @@ classified as (
                 or (typed.quantity_text is not null and typed.quantity_as_delivered is null)
                 or (typed.price_text is not null and typed.price is null)
                 or (typed.revenue_text is not null and typed.revenue_as_delivered is null) then 'invalid_number'
+            -- 0.001 of a currency with cents: never rounded to 0.00
+            when {{ beyond_minor_unit('typed.price_exact', 'currencies.minor_units') }}
+                or {{ beyond_minor_unit('typed.revenue_exact', 'currencies.minor_units') }} then 'price_precision'
             when (event_types.is_order_line or event_types.is_cart_event)
                 and typed.quantity_as_delivered <= 0 then 'non_positive_quantity'
             when event_types.is_cart_event and typed.quantity_as_delivered is null then 'non_positive_quantity'
@@ -162,6 +174,8 @@ classified as (
     from typed
     left join event_types
         on typed.event_type = event_types.event_type
+    left join currencies
+        on typed.currency = currencies.currency
 
 ),
 
