@@ -271,8 +271,8 @@ def test_a_known_unchanged_file_is_not_read_again_and_a_rewritten_one_is(setting
     import segflow.jobs.load as load_module
 
     hashed = []
-    real = load_module._sha256
-    monkeypatch.setattr(load_module, "_sha256", lambda path: hashed.append(path.name) or real(path))
+    real = load_module.file_checksum
+    monkeypatch.setattr(load_module, "file_checksum", lambda path: hashed.append(path.name) or real(path))
     second = load_landing(settings)
     assert hashed == [] and {f.status for f in second.files} == {"skipped"}
 
