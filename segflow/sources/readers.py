@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ DEFAULT_MAX_RECORD_BYTES = 1 << 20
 REJECT_TEXT_CHARS = 10_000  # a rejected line is kept up to this many characters (a 10 MB line is not copied)
 
 csv.field_size_limit(2**31 - 1)
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that did not decode (surrogateescape)
 
 
 class FileRejected(Exception):
@@ -52,6 +55,21 @@ def shown(text: str | None) -> str | None:
 
 def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+_OTHER_ENCODINGS = ((b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe\x00\x00", "UTF-32"), (b"\xfe\xff", "UTF-16"),
+                    (b"\xff\xfe", "UTF-16"))
+
+
+def check_utf8_signature(path: Path) -> None:
+    """A file that starts with a UTF-16 or UTF-32 byte-order mark is in another encoding as a whole: read as
+    UTF-8 every line would be a reject (and its 0x0A bytes would invent lines), so the file is rejected."""
+    with _open_binary(path) as fh:
+        start = fh.read(4)
+    for mark, encoding in _OTHER_ENCODINGS:
+        if start.startswith(mark):
+            raise FileRejected("not_utf8", f"the file is {encoding} (it starts with a {encoding} byte-order mark); "
+                               "segflow reads UTF-8: re-export the file as UTF-8")
 
 
 def _is_empty(path: Path) -> bool:
@@ -111,25 +129,28 @@ def check_names(names: list[str], where: str) -> list[str]:
     return out
 
 
-def _decoded_lines(path: Path) -> Iterator[str]:
-    """The file's lines decoded one by one (strictly), so a bad byte deep in the file does not fail the header."""
-    with _open_binary(path) as fh:
-        for number, raw in enumerate(fh, start=1):
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+def _header_text(path: Path):
+    """The file as text for reading its header: line breaks untranslated (so CR-only files split too), a byte
+    that is not UTF-8 kept as a surrogate (so a bad byte deep in the file does not fail the header)."""
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def _csv_header(path: Path, options: CsvOptions) -> tuple[list[str], int]:
     """(column names, physical lines before the first data line)."""
     if options.column_names and not options.header:
         return check_names(list(options.column_names), "mapping's column_names"), 0
-    reader = csv.reader(_decoded_lines(path), delimiter=options.delimiter, quotechar=options.quote or '"')
-    try:
-        header = next((record for record in reader if any(f.strip() for f in record)), None)
-    except UnicodeDecodeError as exc:
-        raise FileRejected("invalid_header", f"the header line is not valid UTF-8 ({exc.reason})") from None
-    consumed = reader.line_num
+    with _header_text(path) as text:
+        reader = csv.reader(text, delimiter=options.delimiter, quotechar=options.quote or '"')
+        try:
+            header = next((record for record in reader if any(f.strip() for f in record)), None)
+        except csv.Error as exc:
+            raise FileRejected("invalid_header", f"the header line cannot be read as CSV ({exc})") from None
+        consumed = reader.line_num
     if header is None:
         return [], consumed
+    if any(_NOT_UTF8.search(name) for name in header):
+        raise FileRejected("invalid_header", "the header line is not valid UTF-8 (segflow reads UTF-8; re-export "
+                           "the file as UTF-8)")
     if options.column_names:
         return check_names(list(options.column_names), "mapping's column_names"), consumed
     return check_names(header, "header"), consumed
@@ -150,6 +171,7 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOptions,
     failing the dialect detection of the whole file), every value text, every bad line a reject."""
     if _is_empty(path):
         return []
+    check_utf8_signature(path)
     if options.delimiter == "whitespace":
         return read_text(con, path, options, max_record_bytes)
     names, skip = _csv_header(path, options)
@@ -165,10 +187,12 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOptions,
         f"max_line_size = {int(max_record_bytes)}, buffer_size = {int(buffer)})",
         [str(path), options.delimiter, options.quote, options.quote])
     rejects = con.execute(
-        "select line, any_value(error_type), any_value(error_message), any_value(csv_line) "
-        "from reject_errors group by line order by line").fetchall()
+        "select line, min(line_byte_position), any_value(error_type), any_value(error_message), "
+        "any_value(csv_line) from reject_errors group by line order by line").fetchall()
+    lines = _line_numbers(path, [position for _, position, *_ in rejects if position is not None])
     out: list[Reject] = []
-    for line, kind, message, text in rejects:
+    for record_line, position, kind, message, text in rejects:
+        line = lines.get(position, record_line)
         code = _CSV_CODES.get(kind, "csv_unparseable")
         reason = f"unparseable CSV line ({kind}: {message})"
         if code == "record_too_large":
@@ -178,9 +202,30 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOptions,
     return out
 
 
+def _line_numbers(path: Path, positions: list[int]) -> dict[int, int]:
+    """Physical line number (1-based) of each byte position: DuckDB numbers records, so after a quoted field
+    with a line break its numbers are behind the line an operator opens in an editor."""
+    found: dict[int, int] = {}
+    with _open_binary(path) as fh:
+        head = fh.read(1 << 20)
+        # line breaks are LF (CRLF included) or, in a file whose lines end in CR only, CR
+        newline = b"\r" if b"\r" in head and b"\n" not in head else b"\n"
+        data, offset, lines = head, 0, 1
+        for position in sorted(set(positions)):
+            while offset + len(data) < position:
+                lines += data.count(newline)
+                offset += len(data)
+                data = fh.read(1 << 20)
+                if not data:
+                    break
+            found[position] = lines + data.count(newline, 0, position - offset)
+    return found
+
+
 def read_text(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOptions,
               max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[Reject]:
     """Whitespace-separated text (fields split on runs of blanks; first line the header unless names given)."""
+    check_utf8_signature(path)
     records, rows, rejects = [], [], []
     names = check_names(list(options.column_names), "mapping's column_names") if options.column_names else []
     skip_header = options.header
@@ -224,6 +269,7 @@ def json_records(path: Path, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
                  ) -> Iterator[tuple[int, str, dict | None, str, str | None]]:
     """(line number, text, object or None, reason code, reason) for every non-blank line. Numbers stay text
     (exact as delivered); a key given twice, NaN/Infinity, a line that is not an object are rejects."""
+    check_utf8_signature(path)
     for number, text, code, reason in _lines(path, max_record_bytes):
         if reason:
             yield number, text, None, code, reason
@@ -264,6 +310,10 @@ def read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOptions |
 
 def read_parquet(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOptions | None = None,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[Reject]:
+    import pyarrow.parquet as pq
+
+    # the names as the file gives them: DuckDB would rename a second 'EVENT_ID' to 'EVENT_ID_1' silently
+    check_names(pq.read_schema(path).names, "Parquet schema")
     con.execute("create or replace temp table _incoming as select * from read_parquet(?)", [str(path)])
     names = [c for (c,) in con.execute("select column_name from (describe _incoming)").fetchall()]
     check_names(names, "Parquet schema")
