@@ -298,3 +298,29 @@
         {% if loop.last %}else{% else %}when {{ digits }} then{% endif %} cast(round({{ amount }}, {{ digits }}) as decimal(38, 18))
         {%- endfor %} end)
 {%- endmacro %}
+
+
+{#- The canonical event columns as delivered (raw text), for checks over the whole row. -#}
+{% macro raw_event_columns() -%}
+    {{ return(['event_id', 'event_type', 'event_name', 'occurred_at', 'received_at', 'anonymous_id', 'user_id',
+        'email', 'session_hint', 'channel', 'page_url', 'page_type', 'referrer', 'scroll_depth', 'time_on_page_s',
+        'product_id', 'category', 'quantity', 'price', 'revenue', 'currency', 'order_id', 'original_order_id',
+        'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'device_type']) }}
+{%- endmacro %}
+
+{#- True when any of the columns (each prefixed with `prefix`, e.g. 'source.') holds a NUL character. -#}
+{% macro holds_nul(columns, prefix='') -%}
+    {{ return(adapter.dispatch('holds_nul', 'segflow')(columns, prefix)) }}
+{%- endmacro %}
+{% macro default__holds_nul(columns, prefix) -%}
+    ({% for c in columns %}coalesce(contains({{ prefix }}{{ c }}, chr(0)), false){% if not loop.last %} or {% endif %}{% endfor %})
+{%- endmacro %}
+{% macro postgres__holds_nul(columns, prefix) -%}
+    {#- PostgreSQL text cannot hold a NUL at all (the load into it fails first), so no row has one -#}
+    false
+{%- endmacro %}
+
+{#- True when an identifier's text is a JSON object or array rather than an id. -#}
+{% macro looks_like_json(expr) -%}
+    coalesce(left({{ expr }}, 1) in ('{', '['), false)
+{%- endmacro %}

@@ -43,7 +43,8 @@ from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.sources.mapping import Mapping, MappingError, load_mapping
 from segflow.sources.mapping_sql import compile_select, timestamp_failures
-from segflow.sources.readers import READERS, FileRejected, file_format, read_builtin, shown
+from segflow.sources.read_common import FileRejected, file_format, shown
+from segflow.sources.readers import READERS, read_builtin
 from segflow.sources.scan import Scan, scan
 from segflow.warehouse import connect
 

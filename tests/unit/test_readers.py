@@ -7,7 +7,8 @@ import duckdb
 import pytest
 
 from segflow.sources.mapping import CsvOptions
-from segflow.sources.readers import FileRejected, read_csv, read_jsonl, read_parquet
+from segflow.sources.read_common import FileRejected
+from segflow.sources.readers import read_csv, read_jsonl, read_parquet
 
 HEADER = "event_id,event_type,occurred_at,user_id,event_name\n"
 

@@ -91,7 +91,9 @@ texts as (
         source._source_file,
         source._source_row,
         manifest.load_seq as _load_seq,
-        manifest.loaded_at as _loaded_at
+        manifest.loaded_at as _loaded_at,
+        -- a NUL is never text (a corrupt block; PostgreSQL cannot store it): the row is not staged
+        {{ holds_nul(raw_event_columns(), 'source.') }} as has_nul
     from source
     left join manifest
         on source._load_id = manifest.load_id
@@ -135,6 +137,7 @@ classified as (
             else coalesce(typed.revenue_as_delivered, typed.quantity_as_delivered * typed.price)
         end as revenue,
         case
+            when typed.has_nul then 'invalid_text'
             when typed.event_id is null then 'missing_event_id'
             when event_types.event_type is null then 'unknown_event_type'
             when typed.occurred_at is null or (typed.received_at_text is not null and typed.received_at_parsed is null)
@@ -151,6 +154,9 @@ classified as (
                 then 'late_event'
             when typed.anonymous_id is null and typed.user_id is null and typed.email_hash is null
                 then 'missing_identity'
+            -- a JSON object or array where an id belongs ({"id": "u1"}): staging it would invent a customer
+            when {{ looks_like_json('typed.event_id') }} or {{ looks_like_json('typed.user_id') }}
+                or {{ looks_like_json('typed.anonymous_id') }} then 'invalid_identifier'
             when (typed.scroll_depth_text is not null and typed.scroll_depth is null)
                 or (typed.time_on_page_text is not null and typed.time_on_page_seconds is null)
                 or (typed.quantity_text is not null and typed.quantity_as_delivered is null)
