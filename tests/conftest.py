@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
-from tests_support import small_config, week_end
+from tests_support import TEST_PII_KEY, small_config, week_end
+
+os.environ.setdefault("SEGFLOW_PII_KEY", TEST_PII_KEY)
 
 from segflow.settings import Settings
 

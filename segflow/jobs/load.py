@@ -28,6 +28,7 @@ import duckdb
 
 from segflow.ddl import META_COLUMNS, ensure_schema
 from segflow.errors import InputError
+from segflow.redaction import redact_rejects
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.sources.mapping import Mapping, MappingError, load_mapping
@@ -285,7 +286,7 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
         if rejects:
             con.executemany("insert into meta.load_rejects values (?, ?, ?, ?, ?, ?)",
                             [(load_id, delivery.source, path.name, line, reason, text)
-                             for line, reason, text in rejects])
+                             for line, reason, text in redact_rejects(rejects, mapping, path)])
         if written:
             con.executemany("insert into meta.load_outputs values (?, ?, ?)",
                             [(load_id, stream, rows) for stream, rows in written.items()])

@@ -91,7 +91,7 @@ def test_week_close_emitted_the_asset(chain):
     settings, _, _ = chain
     states = _task_states(settings, "segflow_elt")
     assert states == {"load_raw": "success", "dbt_build": "success", "quality_gate": "success",
-                      "is_week_end": "success", "close_week": "success"}
+                      "is_week_end": "success", "close_week": "success", "purge_raw_pii": "success"}
     db = settings.airflow_home / "airflow.db"
     with sqlite3.connect(db) as con:
         events = con.execute("select count(*) from asset_event e join asset a on a.id = e.asset_id "
