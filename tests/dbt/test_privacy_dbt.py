@@ -205,6 +205,8 @@ def test_purging_raw_pii_keeps_every_pseudonym_through_a_full_refresh(plain_home
                                           "select _email_pseudonym from raw.customers union all "
                                           "select _email_pseudonym from raw.identities") if h}
     assert kept == {expected(PLAIN_KEY, a) for a in ADDRESSES}
+    again = purge_pii(settings, as_of=datetime.now() + timedelta(days=91), retention_days=90)
+    assert sum(again.rows.values()) == 0  # nothing is purged twice
     audit = query(settings, "select table_name, column_name, rows_purged, retention_days from meta.pii_purges "
                             "where rows_purged > 0 order by 1")
     assert audit == [(f"raw.{s}", "email", n, 90) for s, n in sorted(addresses.items())]
