@@ -170,6 +170,12 @@ def cmd_segment(args) -> None:
     _print(out)
 
 
+def cmd_purge_pii(args) -> None:
+    from segflow.jobs.purge_pii import purge_pii
+
+    _print(purge_pii(as_of=_as_of(args.as_of), retention_days=args.retention_days).as_dict())
+
+
 def cmd_status(args) -> None:
     from segflow.jobs.status import format_summary, summary
 
@@ -326,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
     p.add_argument("--no-publish", action="store_true")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser(
+        "purge-pii", help="remove raw e-mail addresses older than SEGFLOW_PII_RETENTION_DAYS (pseudonyms are kept)",
+        description="Empty the raw layer's PII columns (raw.*.email) of files loaded more than the retention period "
+        "before --as-of (default: now). Each address's pseudonym is kept beside its row, so builds give the same "
+        "customer ids afterwards; meta.pii_purges records what was purged. See docs/privacy.md.")
+    p.add_argument("--as-of", help="reference time (ISO date/time, UTC); default: now")
+    p.add_argument("--retention-days", type=int, help="override SEGFLOW_PII_RETENTION_DAYS for this run")
+    p.set_defaults(func=cmd_purge_pii)
 
     p = sub.add_parser("status", help="summary of the warehouse")
     p.add_argument("--json", action="store_true")

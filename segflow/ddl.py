@@ -80,6 +80,17 @@ create table if not exists meta.dq_results (
     result_file varchar,
     validated_at timestamp not null
 );
+-- one row per raw table and PII column a `segflow purge-pii` emptied (rows_purged may be 0): the audit of the
+-- retention policy (SEGFLOW_PII_RETENTION_DAYS). key_id names the PII key the kept pseudonyms were made with.
+create table if not exists meta.pii_purges (
+    purged_at timestamp not null,
+    table_name varchar not null,
+    column_name varchar not null,
+    rows_purged bigint not null,
+    loaded_before timestamp not null,
+    retention_days integer not null,
+    key_id varchar not null
+);
 create table if not exists meta.landing_entries (
     entry_path varchar primary key,
     source varchar,
@@ -132,7 +143,8 @@ def _quote(name: str) -> str:
 
 
 def raw_table_ddl(stream: str) -> str:
-    cols = ", ".join(f"{_quote(c)} varchar" for c in canonical.columns(stream))
+    columns = (*canonical.columns(stream), *canonical.pseudonym_columns(stream))
+    cols = ", ".join(f"{_quote(c)} varchar" for c in columns)
     return (f"create table if not exists raw.{stream} (_load_id varchar not null, _source_file varchar not null, "
             f"_source_row bigint not null, {cols})")
 
@@ -162,6 +174,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for stream in canonical.STREAMS:
         con.execute(raw_table_ddl(stream))
         present = _columns(con, "raw", stream)
-        for column in canonical.columns(stream):
+        for column in (*canonical.columns(stream), *canonical.pseudonym_columns(stream)):
             if column not in present:
                 con.execute(f"alter table raw.{stream} add column {_quote(column)} varchar")

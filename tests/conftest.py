@@ -7,7 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests_support import small_config, week_end
+from tests_support import TEST_PII_KEY, small_config, week_end
+
+# the suite's own key, whatever the developer has exported (a real key must never meet test data)
+os.environ["SEGFLOW_PII_KEY"] = TEST_PII_KEY
+os.environ.pop("SEGFLOW_PII_KEY_FILE", None)
 
 from segflow.settings import Settings
 

@@ -72,6 +72,21 @@
             if value !~ '^{{ iso_timestamp_pattern() }}$' then return null; end if;
             return value::timestamptz;
         exception when others then return null; end $fn$;
+        -- HMAC-SHA-256 (RFC 2104) from the padded keys segflow passes in PGOPTIONS (-c segflow.pii_ipad=<hex>
+        -- -c segflow.pii_opad=<hex>): the key is in no SQL text and not in this function
+        create or replace function segflow_pseudonymize(value text) returns text language plpgsql stable strict
+        as $fn$
+        declare
+            ipad text := current_setting('segflow.pii_ipad', true);
+            opad text := current_setting('segflow.pii_opad', true);
+        begin
+            if coalesce(ipad, '') = '' or coalesce(opad, '') = '' then
+                raise exception 'segflow_pseudonymize: no PII key in this session: run dbt through segflow build '
+                    '(it sets segflow.pii_ipad and segflow.pii_opad in PGOPTIONS)';
+            end if;
+            return encode(sha256(decode(opad, 'hex') || sha256(decode(ipad, 'hex') || convert_to(value, 'UTF8'))),
+                'hex');
+        end $fn$;
     {%- else -%}
         select 1
     {%- endif -%}
@@ -149,10 +164,18 @@
     {{ surrogate_key(columns) }}
 {%- endmacro %}
 
-{#- Pseudonymize an identifier (e-mail): salted hash of the lower-cased text, NULL stays NULL. -#}
-{% macro pseudonymize(expr) -%}
-    case when {{ expr }} is not null
-        then {{ dbt.hash(dbt.concat(["'" ~ var('segflow__pii_salt') ~ "'", "lower(" ~ expr ~ ")"])) }} end
+{#- Pseudonymize an identifier (e-mail): HMAC-SHA-256 (hex) of the lower-cased text, keyed by the PII key; NULL stays
+    NULL. `segflow_pseudonymize` is defined per connection from a key that never appears in SQL text: a
+    temporary macro on DuckDB (the dbt-duckdb plugin segflow.dbt_plugin), a function reading the session's
+    settings on PostgreSQL (segflow_create_pg_functions). See segflow/privacy.py. `purged`: the column that
+    holds the pseudonym of a raw value that `segflow purge-pii` removed (raw.<stream>._email_pseudonym), so a
+    purged row keeps the pseudonym it was built with. Keep in step with segflow.privacy.PSEUDONYM_SQL. -#}
+{% macro pseudonymize(expr, purged=none) -%}
+    {%- if purged is none -%}
+    segflow_pseudonymize(lower({{ expr }}))
+    {%- else -%}
+    coalesce(segflow_pseudonymize(lower({{ expr }})), {{ purged }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- ---------------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from segflow.ddl import META_COLUMNS, ensure_schema
 from segflow.errors import InputError, LoadFailed
 from segflow.jobs.landing import Delivery, Entry, canonical_mapping, discover, partition_date
 from segflow.jobs.load_audit import FileResult, LoadReport, entry_result, record_entries
+from segflow.redaction import redact_rejects
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.sources.mapping import Mapping, MappingError, load_mapping
@@ -305,7 +306,7 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, load_id: str, delivery: Deliv
             "insert into meta.load_rejects (load_id, source, file_name, line_number, reason, raw_line, reason_code) "
             "values (?, ?, ?, ?, ?, ?, ?)",
             [(load_id, delivery.source, delivery.path.name, line, reason, text, code)
-             for line, code, reason, text in rejects])
+             for line, code, reason, text in redact_rejects(rejects, delivery.mapping, delivery.path)])
 
 
 def _run(settings: Settings, deliveries: list[Delivery], entries: list[Entry], stop_on_mapping_error: bool,

@@ -8,11 +8,14 @@ as of 2025-01-04), and an orders-only feed built under each consent policy.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import shutil
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from tests_support import TEST_PII_KEY
 
 from segflow.jobs.build import build
 from segflow.jobs.load import load_landing
@@ -293,7 +296,8 @@ def test_an_export_identified_only_by_email_gets_pseudonymous_customers(tmp_path
     lee = [c for c in customers if c != "C900"]
     # Kim's two orders (e-mail in any case, padded) join her profile's customer id; Lee has no profile
     assert customers["C900"] == 2 and len(lee) == 1 and customers[lee[0]] == 1
-    assert lee[0].startswith("email:") and len(lee[0]) == len("email:") + 32
+    # the keyed pseudonym (HMAC-SHA-256 of the lower-cased address under the suite's key)
+    assert lee[0] == "email:" + hmac.new(TEST_PII_KEY.encode(), b"lee@example.org", hashlib.sha256).hexdigest()
     # no plain address reaches any table past raw
     with connect(settings, read_only=True) as con:
         tables = con.execute("select table_schema || '.' || table_name from information_schema.tables "

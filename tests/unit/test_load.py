@@ -169,8 +169,9 @@ def test_each_format_loads_verbatim(settings, fmt):
 
     for source, columns in (("events", EVENT_COLUMNS), ("customers", CUSTOMER_COLUMNS)):
         types = _raw_columns(settings, source)
-        # every raw table has the meta columns and every canonical column of its stream, as text
-        assert list(types) == [*META_COLUMNS, *canonical.columns(source)]
+        # every raw table has the meta columns, every canonical column of its stream (text), then the columns a
+        # PII purge keeps pseudonyms in
+        assert list(types) == [*META_COLUMNS, *canonical.columns(source), *canonical.pseudonym_columns(source)]
         assert {types[c] for c in canonical.columns(source)} == {"VARCHAR"}
         assert set(columns) <= set(canonical.columns(source))
         for path in sorted((settings.landing_dir / source).glob(f"*.{fmt}")):
@@ -313,7 +314,7 @@ def test_columns_outside_the_canonical_schema_are_not_stored_and_are_listed(sett
     result = load_landing(settings)
     assert [f.status for f in result.files] == ["loaded"] * 2
     assert [f.columns_dropped for f in result.files] == [[], ["coupon_code", "ssn"]]
-    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS]
+    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS, *canonical.pseudonym_columns("events")]
     assert _query(settings, "select event_id, price from raw.events order by event_id") == [
         ("e1", "1.00"), ("e2", "2.00"), ("e3", "3.00")]
     assert _query(settings, "select columns_dropped from meta.load_manifest order by load_seq") == [
@@ -464,7 +465,7 @@ def test_empty_csv_loads_nothing_and_changes_no_table(settings):
     (events / "events_2025-01-02.csv").write_bytes(b"")
     result = load_landing(settings)
     assert [(f.status, f.rows_in_file) for f in result.files] == [("loaded", 1), ("loaded", 0)]
-    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS]
+    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS, *canonical.pseudonym_columns("events")]
 
 
 def test_jsonl_with_only_invalid_lines_keeps_them_as_rejects(settings):

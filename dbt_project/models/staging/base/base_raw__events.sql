@@ -64,7 +64,7 @@ texts as (
         {{ clean_text('source.anonymous_id') }} as anonymous_id,
         {{ clean_text('source.user_id') }} as user_id,
         -- pseudonymized at once: the address itself never leaves the raw layer
-        {{ pseudonymize(clean_text('source.email')) }} as email_hash,
+        {{ pseudonymize(clean_text('source.email'), purged='source._email_pseudonym') }} as email_hash,
         {{ clean_text('source.session_hint') }} as session_hint,
         lower({{ clean_text('source.channel') }}) as channel,
         {{ clean_text('source.page_url') }} as page_url,
