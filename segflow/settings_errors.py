@@ -17,9 +17,10 @@ from datetime import date
 from pathlib import Path
 
 from annotated_types import Ge, Gt, Le, Lt
+from pydantic import SecretStr
 
 _MAX_VALUE_CHARS = 100
-_SECRET = re.compile(r"salt|key|secret|password|token")
+_SECRET = re.compile(r"salt|key|secret|password|token")  # a name like these, but not a *_file (a path)
 
 
 def _variable(field: str) -> str:
@@ -64,7 +65,11 @@ def allowed(model: type, field: str) -> str:
     if annotation is date:
         return "a date YYYY-MM-DD" + unset
     if annotation is Path:
-        return "a folder path" + unset
+        kind = "a folder path" if field == "home" or field.endswith("_dir") else (
+            "a file path" if field.endswith("_file") else "a path")
+        return kind + unset
+    if annotation is SecretStr:
+        return "a secret (kept out of messages and logs)" + unset
     if origin in (tuple, list):
         return 'a JSON list of names, e.g. ["recency_days", "frequency"]'
     for item in info.metadata:
@@ -75,7 +80,7 @@ def allowed(model: type, field: str) -> str:
 
 
 def _value(raw, field: str = "") -> str:
-    if _SECRET.search(field):
+    if _SECRET.search(field) and not field.endswith("_file"):
         return "'***'"  # an error message must not print a secret (logs keep it)
     text = repr(raw)
     return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS - 4] + "...'"

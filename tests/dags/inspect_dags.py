@@ -29,6 +29,8 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup,
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                               "outlets": [o.uri for o in t.outlets], "downstream": sorted(t.downstream_task_ids),
+                              "trigger_rule": str(t.trigger_rule.value if hasattr(t.trigger_rule, "value")
+                                                  else t.trigger_rule),
                               "operator": type(t).__name__}
                   for t in dag.tasks},
     }

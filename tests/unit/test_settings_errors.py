@@ -78,13 +78,21 @@ def test_several_bad_values_are_still_one_line(env, capsys):
 
 
 def test_a_secret_value_is_not_printed():
-    class WithKey(Settings):
-        pii_key: int = 0  # a made-up secret-named setting that can fail validation
+    class WithToken(Settings):
+        api_token: int = 0  # a made-up secret-named setting that can fail validation
 
     with pytest.raises(ValidationError) as info:
-        WithKey(pii_key="hunter2")
-    message = describe_validation_error(WithKey, info.value)
-    assert "hunter2" not in message and message.startswith("invalid setting SEGFLOW_PII_KEY='***': allowed:")
+        WithToken(api_token="hunter2")
+    message = describe_validation_error(WithToken, info.value)
+    assert "hunter2" not in message and message.startswith("invalid setting SEGFLOW_API_TOKEN='***': allowed:")
+
+
+def test_the_removed_salt_setting_says_what_replaced_it(env, capsys):
+    env.setenv("SEGFLOW_PII_SALT", "my-old-salt")
+    message = _one_line_error(capsys)
+    assert "my-old-salt" not in message
+    assert message.startswith("invalid setting SEGFLOW_PII_SALT='***': allowed: nothing (unset it) (is no longer "
+                              "used: e-mail is pseudonymized with a keyed HMAC-SHA-256; set SEGFLOW_PII_KEY")
 
 
 def test_booleans_name_their_words():
