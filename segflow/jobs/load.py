@@ -265,7 +265,8 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
         con.execute("commit")
     except MappingError as exc:
         con.execute("rollback")
-        result.reason = f"mapping does not fit, nothing written: {exc}"
+        what = "file does not fit segflow's canonical schema" if mapping.format == "canonical" else "mapping does not fit"
+        result.reason = f"{what}, nothing written: {exc}"
         return result
     except _DATA_ERRORS as exc:
         con.execute("rollback")
@@ -322,8 +323,13 @@ def _run(settings: Settings, deliveries: list[Delivery], entries: list[Entry], s
                 report.files.append(result)
                 if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
                     raise MappingError(f"{delivery.path}: {result.reason}")
-        finally:
-            record_entries(con, report)
+        except BaseException:
+            try:  # what was decided before the stop is still recorded; the stop's own error is what the user sees
+                record_entries(con, report)
+            except duckdb.Error:
+                pass
+            raise
+        record_entries(con, report)
     shutil.rmtree(settings.home / "tmp" / "load", ignore_errors=True)
     return report
 

@@ -80,6 +80,8 @@ def record_entries(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
         rows.append((f.path, f.source, f.file, f.status, f.reason, size, f.rows_in_file,
                      f.rows_loaded if f.status in LOADED else None, f.rows_rejected if f.status in LOADED else None,
                      f.load_id, now))
+    if not rows:
+        return
     con.executemany("delete from meta.landing_entries where entry_path = ?", [(r[0],) for r in rows])
     con.executemany("insert into meta.landing_entries values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
