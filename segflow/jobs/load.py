@@ -28,6 +28,7 @@ import duckdb
 
 from segflow.ddl import META_COLUMNS, ensure_schema
 from segflow.errors import InputError
+from segflow.redaction import erasure_key, filter_erased
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.sources.mapping import Mapping, MappingError, load_mapping
@@ -60,6 +61,7 @@ class FileResult:
     streams: dict[str, int] = field(default_factory=dict)
     columns_dropped: list[str] = field(default_factory=list)
     reason: str | None = None
+    rows_erased: int = 0  # rows (and rejected lines) of an erased person, dropped at load (segflow.redaction)
 
 
 @dataclass
@@ -241,7 +243,8 @@ def _unload(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
     """Remove everything one earlier load wrote (inside the caller's transaction)."""
     for stream in canonical.STREAMS:
         con.execute(f"delete from raw.{stream} where _load_id = ?", [load_id])
-    for table in ("load_rejects", "load_outputs"):
+    # erased_rows too: the reload drops an erased person's rows again and counts them itself
+    for table in ("load_rejects", "load_outputs", "erased_rows"):
         con.execute(f"delete from meta.{table} where load_id = ?", [load_id])
     con.execute("delete from meta.load_manifest where load_id = ?", [load_id])
 
@@ -261,9 +264,11 @@ def _remember(con: duckdb.DuckDBPyConnection, path: Path, stat, checksum: str) -
                 [str(path), stat.st_size, stat.st_mtime_ns, checksum])
 
 
-def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool = False) -> FileResult:
+def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool = False,
+              settings: Settings | None = None) -> FileResult:
     """Load one file in one transaction. With ``replace``, a file loaded before (same bytes) is loaded again:
-    its earlier rows are removed in the same transaction, so a failed reload leaves the earlier load intact."""
+    its earlier rows are removed in the same transaction, so a failed reload leaves the earlier load intact.
+    Rows of a person erased before (meta.erasure_list) are dropped and counted as erased."""
     path, mapping = delivery.path, delivery.mapping
     result = FileResult(file=path.name, source=delivery.source, status="rejected")
     stat = path.stat()
@@ -282,10 +287,11 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
         for (old,) in earlier:
             _unload(con, old)
         rejects, loaded, written, dropped = _stage_and_write(con, delivery, load_id)
-        if rejects:
+        erased, rejects_kept = filter_erased(con, load_id, written, rejects, erasure_key(settings or get_settings()))
+        if rejects_kept:
             con.executemany("insert into meta.load_rejects values (?, ?, ?, ?, ?, ?)",
                             [(load_id, delivery.source, path.name, line, reason, text)
-                             for line, reason, text in rejects])
+                             for line, reason, text in rejects_kept])
         if written:
             con.executemany("insert into meta.load_outputs values (?, ?, ?)",
                             [(load_id, stream, rows) for stream, rows in written.items()])
@@ -312,6 +318,7 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
     result.rows_loaded, result.rows_rejected = loaded, len(rejects)
     result.rows_in_file = loaded + len(rejects)
     result.streams, result.columns_dropped = written, dropped
+    result.rows_erased = sum(erased.values())
     return result
 
 
@@ -321,7 +328,7 @@ def _run(settings: Settings, deliveries: list[Delivery], unusable: list[FileResu
     with connect(settings) as con:
         ensure_schema(con)
         for delivery in deliveries:
-            result = load_file(con, delivery, replace=replace)
+            result = load_file(con, delivery, replace=replace, settings=settings)
             report.files.append(result)
             if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
                 _record_rejected_files(con, report)
