@@ -264,14 +264,19 @@ def _erased_by(con: duckdb.DuckDBPyConnection, key: bytes, kind: str, value: str
 def _record(con, result: ErasureResult, person: Person, key: bytes, per_load: dict, requested_by: str,
             reference: str | None, started) -> None:
     now = utc_now()
+
+    def insert(sql: str, rows: list) -> None:
+        if rows:  # DuckDB's executemany refuses an empty list
+            con.executemany(sql, rows)
+
     kinds = {"user_id": {u for u in person.user_ids if not u.startswith("email:")},
              "anonymous_id": person.anonymous_ids, "email": person.emails}
-    con.executemany("insert into meta.erasure_list values (?, ?, ?, ?, ?)", [
+    insert("insert into meta.erasure_list values (?, ?, ?, ?, ?)", [
         (digest(key, kind, value), kind, key_id(key), result.erasure_id, now)
         for kind, values in kinds.items() for value in sorted(values)])
-    con.executemany("insert into meta.erased_rows values (?, ?, ?, ?, ?)", [
+    insert("insert into meta.erased_rows values (?, ?, ?, ?, ?)", [
         (load_id, stream, count, result.erasure_id, now) for (load_id, stream), count in sorted(per_load.items())])
-    con.executemany("insert into meta.erasure_log_detail values (?, ?, ?, ?)", [
+    insert("insert into meta.erasure_log_detail values (?, ?, ?, ?)", [
         *((result.erasure_id, "table", table, count) for table, count in sorted(result.tables.items())),
         *((result.erasure_id, "file", f["path"], f["count"]) for f in result.files)])
     detail = None

@@ -159,6 +159,29 @@ def _shared(con: duckdb.DuckDBPyConnection, streams: list[str], kind: str, candi
     return shared
 
 
+def _accounts_of(con: duckdb.DuckDBPyConnection, email: str) -> set[str]:
+    """The user ids a requester's e-mail address names: the accounts that carry it, when they are one person in
+    the identity graph (or one account); an address several people use is refused (name the customer)."""
+    users: set[str] = set()
+    for stream in _raw_streams(con):
+        if stream in _CARRIES["email"]:
+            owner = _expr("user", _OWNER[stream])
+            users |= _values(con, f"select distinct {owner} from raw.{stream} where {_expr('email', 'email')} = ?",
+                             [email])
+    if len(users) <= 1:
+        return users
+    people = users
+    if _graph(con):
+        fill(con, "_p_accounts", users)
+        people = _values(con, "select coalesce(g.customer_id, a.v) from _p_accounts as a left join "
+                              "intermediate.int_identity_graph as g on g.identifier_kind = 'user_id' "
+                              "and g.identifier = a.v")
+    if len(people) > 1:
+        raise InputError(f"the e-mail address {email!r} is used by {len(people)} different customers: name the "
+                         "customer to erase with --customer. Nothing was erased.")
+    return users
+
+
 def resolve(con: duckdb.DuckDBPyConnection, customers: Iterable[str] = (), emails: Iterable[str] = (),
             anonymous_ids: Iterable[str] = (), erased_by: Callable[[str, str], str | None] | None = None) -> Person:
     """The person (or people) named by the request, with every identifier the warehouse holds for them.
@@ -187,6 +210,8 @@ def resolve(con: duckdb.DuckDBPyConnection, customers: Iterable[str] = (), email
     if unknown:
         raise InputError(f"not in the warehouse: {', '.join(unknown)}. Nothing was erased. (A customer id may be "
                          "any user id of the person; e-mail addresses are matched case-insensitively.)")
+    for email in sorted(person.emails):
+        person.user_ids |= _accounts_of(con, email)
     for _ in range(MAX_ROUNDS):
         before = person.size()
         _grow(con, person)
