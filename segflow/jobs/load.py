@@ -76,13 +76,17 @@ class LoadReport:
     def rows_rejected(self) -> int:
         return sum(f.rows_rejected for f in self.files if f.status == "loaded")
 
+    @property
+    def rows_erased(self) -> int:
+        return sum(f.rows_erased for f in self.files if f.status == "loaded")
+
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
 
     def as_dict(self) -> dict:
         return {"files_loaded": self.count("loaded"), "files_skipped": self.count("skipped"),
                 "files_rejected": self.count("rejected"), "files_ignored": self.count("ignored"),
-                "rows_loaded": self.rows_loaded, "rows_rejected": self.rows_rejected,
+                "rows_loaded": self.rows_loaded, "rows_rejected": self.rows_rejected, "rows_erased": self.rows_erased,
                 "files": [asdict(f) for f in self.files]}
 
 

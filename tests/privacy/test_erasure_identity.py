@@ -64,7 +64,12 @@ def test_erasing_by_email(home):
     erase(home, emails=["SOLO@example.com"])  # the e-mail-only customer
     assert _events_and_customers(home) == (events - {"E4", "E5"}, customers - pseudonymous)
 
+    with connect(home) as con:  # a message that names the account (e.g. a data-quality failure)
+        con.execute("insert into meta.dq_results values ('2025-01-10', 'x', false, 1, 1, 1, "
+                    "'unexpected U-000001,U-000001 and U-0000011', null, now())")
     erase(home, emails=["one@example.com"])  # an account: its events, its device's anonymous event, its profile
     assert _events_and_customers(home) == (events - {"E1", "E2", "E4", "E5"}, customers - pseudonymous - {"U-000001"})
     with connect(home, read_only=True) as con:
         assert con.execute("select count(*) from raw.customers where email ilike '%one@%'").fetchall()[0][0] == 0
+        assert con.execute("select failures from meta.dq_results where suite = 'x'").fetchall() == [
+            ("unexpected [erased],[erased] and U-0000011",)]
