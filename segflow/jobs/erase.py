@@ -74,7 +74,8 @@ class ErasureResult:
 
     @property
     def rows_erased(self) -> int:
-        return sum(self.tables.values())
+        """Rows deleted (rows whose text only had the identifiers replaced are listed, not counted)."""
+        return sum(n for table, n in self.tables.items() if not table.endswith("(redacted)"))
 
     def as_dict(self) -> dict:
         return {**asdict(self), "rows_erased": self.rows_erased}
