@@ -4,7 +4,7 @@ dbt decides consent per build (``intermediate.int_customer_consent``; a revocati
 counts too), so every mart built after the revocation leaves the customer out. What earlier runs wrote outside
 dbt stays until it is redacted here: after every successful build, customers without analytics consent are
 removed from every week's ``ml.feature_snapshots`` and ``ml.segment_assignments`` and from every export file
-(rows dropped, see :func:`segflow.redaction.redact_files`). An id an earlier run used that the identity graph
+(rows dropped, see :func:`segflow.erasure.redact_files`). An id an earlier run used that the identity graph
 has since merged into another customer follows that customer's consent.
 
 Files go first, then the tables in one transaction: an interrupted redaction finds the same customers in the
@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 from segflow.ddl import ensure_schema
-from segflow.redaction import redact_files, utc_now, who
+from segflow.erasure import redact_files, utc_now, who
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
 

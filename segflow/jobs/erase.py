@@ -7,7 +7,7 @@
 2. **Files first.** Exports lose the person's rows (CSV / JSON lines / Parquet); artifacts (dbt target and
    logs, data-quality results) have the identifiers replaced by ``[erased]``, and a binary cache that holds one
    is deleted. Files go first so an interrupted erasure can be run again: the warehouse still knows the person.
-3. **Warehouse, one transaction.** The person's raw rows (the one rule in :mod:`segflow.redaction`); rejected
+3. **Warehouse, one transaction.** The person's raw rows (the one rule in :mod:`segflow.erasure`); rejected
    lines that name them (``meta.load_rejects``); every row of every dbt table and ``ml`` table whose identity
    column (customer_id, user_id, anonymous_id, person_key, email_hash, identifier, ...) or raw lineage is theirs
    - staging, quarantine, identity graph, marts, feature snapshots, segment assignments; any other mention in
@@ -29,9 +29,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 
 from segflow.ddl import ensure_schema
-from segflow.errors import InputError, SegflowError
-from segflow.jobs.erase_resolve import Person, fill, resolve
-from segflow.redaction import (
+from segflow.erasure import (
     REDACTED,
     digest,
     distinctive,
@@ -43,6 +41,8 @@ from segflow.redaction import (
     utc_now,
     who,
 )
+from segflow.errors import InputError, SegflowError
+from segflow.jobs.erase_resolve import Person, fill, resolve
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.warehouse import connect, table_exists

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from segflow.erasure import RAW_IDENTITY, normalize, raw_row_predicate
 from segflow.errors import InputError
-from segflow.redaction import RAW_IDENTITY, normalize, raw_row_predicate
 from segflow.sources import canonical
 from segflow.warehouse import table_exists
 

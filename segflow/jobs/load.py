@@ -27,8 +27,8 @@ from pathlib import Path
 import duckdb
 
 from segflow.ddl import META_COLUMNS, ensure_schema
+from segflow.erasure import erasure_key, filter_erased
 from segflow.errors import InputError
-from segflow.redaction import erasure_key, filter_erased
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.sources.mapping import Mapping, MappingError, load_mapping
@@ -61,7 +61,7 @@ class FileResult:
     streams: dict[str, int] = field(default_factory=dict)
     columns_dropped: list[str] = field(default_factory=list)
     reason: str | None = None
-    rows_erased: int = 0  # rows (and rejected lines) of an erased person, dropped at load (segflow.redaction)
+    rows_erased: int = 0  # rows (and rejected lines) of an erased person, dropped at load (segflow.erasure)
 
 
 @dataclass

@@ -8,8 +8,7 @@ from collections.abc import Iterable
 
 import duckdb
 
-from segflow.errors import InputError
-from segflow.redaction.rules import (
+from segflow.erasure.rules import (
     DIGEST_KINDS,
     RAW_IDENTITY,
     TOKEN_SPLIT,
@@ -18,6 +17,7 @@ from segflow.redaction.rules import (
     raw_row_predicate,
     utc_now,
 )
+from segflow.errors import InputError
 from segflow.settings import Settings
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from segflow.redaction.rules import distinctive, redact_text, token_regex
+from segflow.erasure.rules import distinctive, redact_text, token_regex
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from segflow.ddl import ensure_schema
-from segflow.redaction import (
+from segflow.erasure import (
     REDACTED,
     ErasureKeyMismatch,
     digest,

@@ -16,7 +16,7 @@
   records a key id so a changed key fails loudly instead of silently letting erased people back.
 """
 
-from segflow.redaction.erasure_list import (
+from segflow.erasure.erasure_list import (
     ErasureKeyMismatch,
     digest,
     erasure_key,
@@ -25,8 +25,8 @@ from segflow.redaction.erasure_list import (
     key_id,
     line_names_erased,
 )
-from segflow.redaction.files import FileChange, redact_files
-from segflow.redaction.rules import (
+from segflow.erasure.files import FileChange, redact_files
+from segflow.erasure.rules import (
     RAW_IDENTITY,
     REDACTED,
     distinctive,
