@@ -72,7 +72,7 @@ Each option can be repeated; an identifier the warehouse does not know is an err
 
 Afterwards
   * meta.erasure_log records who ran it, when, --reference, rows per table and file - never the ids.
-  * meta.erasure_list keeps keyed hashes (HMAC-SHA-256, key SEGFLOW_PII_SALT) of the person's ids: a
+  * meta.erasure_list keeps keyed hashes (HMAC-SHA-256, the PII key SEGFLOW_PII_KEY) of the person's ids: a
     re-delivered file is loaded without their rows (counted as erased in marts.fct_load_audit).
   * The next `segflow build` is a full refresh (aggregates are recomputed without the person).
   * Landing files are the producer's deliveries and are not modified: the output lists those that held

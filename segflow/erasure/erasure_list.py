@@ -26,8 +26,11 @@ class ErasureKeyMismatch(InputError):
 
 
 def erasure_key(settings: Settings) -> bytes:
-    """The secret the erasure list is keyed with: the deployment's PII secret (never stored in the warehouse)."""
-    return settings.pii_salt.encode()
+    """The secret the erasure list is keyed with: the deployment's PII key (segflow.privacy; never stored in the
+    warehouse). Refused like everywhere else when it is the public demo key outside a demo home."""
+    from segflow.privacy import resolve_pii_key
+
+    return resolve_pii_key(settings).secret
 
 
 def key_id(key: bytes) -> str:
@@ -46,8 +49,8 @@ def erasure_list(con: duckdb.DuckDBPyConnection, key: bytes) -> set[tuple[str, s
     if other:
         raise ErasureKeyMismatch(
             "the erasure list (meta.erasure_list) was keyed with a different PII key than the one configured now "
-            "(SEGFLOW_PII_SALT), so erased people could come back with a re-delivered file: nothing was loaded. "
-            "Configure the key the erasures were made with.")
+            "(SEGFLOW_PII_KEY / SEGFLOW_PII_KEY_FILE), so erased people could come back with a re-delivered file: "
+            "nothing was loaded. Configure the key the erasures were made with.")
     return {(kind, d) for kind, d, _ in rows}
 
 
@@ -62,19 +65,21 @@ def _matched(key: bytes, listed: set[tuple[str, str]], kind: str, values: Iterab
 
 
 def filter_erased(con: duckdb.DuckDBPyConnection, load_id: str, streams: Iterable[str], rejects: list,
-                  key: bytes) -> tuple[dict[str, int], list]:
+                  settings: Settings) -> tuple[dict[str, int], list]:
     """Drop what a load just wrote that belongs to an erased person, inside the caller's transaction: raw rows
-    (the same rule as the erasure itself) and rejected lines that name them. Records the counts in
-    meta.erased_rows; returns them per stream ('load_rejects' for lines) and the rejects to keep."""
-    listed = erasure_list(con, key)
-    if not listed:
+    (the same rule as the erasure itself) and rejected lines (tuples whose last item is the line's text) that
+    name them. Records the counts in meta.erased_rows; returns them per stream ('load_rejects' for lines) and
+    the rejects to keep. The key is resolved only when something was erased before."""
+    if not con.execute("select count(*) from meta.erasure_list").fetchall()[0][0]:
         return {}, rejects
+    key = erasure_key(settings)
+    listed = erasure_list(con, key)
     erased: dict[str, int] = {}
     for stream in streams:
         count = _drop_rows(con, load_id, stream, key, listed)
         if count:
             erased[stream] = count
-    kept = [r for r in rejects if not line_names_erased(r[2], key, listed)]
+    kept = [r for r in rejects if not line_names_erased(r[-1], key, listed)]
     if len(kept) < len(rejects):
         erased["load_rejects"] = len(rejects) - len(kept)
     for stream, count in erased.items():

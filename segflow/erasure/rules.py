@@ -48,9 +48,11 @@ def normalize(kind: str, value: str | None) -> str | None:
     return text.lower() if kind == "email" else text
 
 
-def raw_row_predicate(stream: str, user: str, anon: str, email: str) -> str:
-    """SQL condition (over a raw.<stream> row) for "this row is one of the person's", given three one-column
-    tables ``user``, ``anon``, ``email`` (column ``v``) holding the person's identifiers."""
+def raw_row_predicate(stream: str, user: str, anon: str, email: str, pseudonym: str | None = None) -> str:
+    """SQL condition (over a raw.<stream> row) for "this row is one of the person's", given one-column tables
+    ``user``, ``anon``, ``email`` (column ``v``) holding the person's identifiers. ``pseudonym``: a table of
+    their e-mail pseudonyms, for an event table whose purged rows keep only ``_email_pseudonym`` (retention,
+    segflow.jobs.purge_pii)."""
     def t(col: str) -> str:
         return f"nullif(trim({col}), '')"
 
@@ -62,8 +64,9 @@ def raw_row_predicate(stream: str, user: str, anon: str, email: str) -> str:
     if stream == "identities":
         return (f"{member(t('user_id'), user)} or {member(t('previous_id'), user)} "
                 f"or {member(t('previous_id'), anon)}")
+    purged = f" or {member(t('_email_pseudonym'), pseudonym)}" if pseudonym else ""
     return (f"{member(t('user_id'), user)} or ({t('user_id')} is null and "
-            f"({member(t('anonymous_id'), anon)} or {member('lower(' + t('email') + ')', email)}))")
+            f"({member(t('anonymous_id'), anon)} or {member('lower(' + t('email') + ')', email)}{purged}))")
 
 
 def token_regex(values: Iterable[str]) -> str | None:

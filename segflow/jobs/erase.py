@@ -35,14 +35,13 @@ from segflow.erasure import (
     distinctive,
     erasure_key,
     key_id,
-    raw_row_predicate,
     redact_files,
     token_regex,
     utc_now,
     who,
 )
 from segflow.errors import InputError, SegflowError
-from segflow.jobs.erase_resolve import Person, fill, resolve
+from segflow.jobs.erase_resolve import Person, fill, person_rows, resolve
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.warehouse import connect, table_exists
@@ -108,7 +107,7 @@ def _erase_raw(con: duckdb.DuckDBPyConnection, tables: dict[str, int], per_load:
     for stream in canonical.STREAMS:
         if not table_exists(con, "raw", stream):
             continue
-        predicate = raw_row_predicate(stream, "_p_user", "_p_anon", "_p_email")
+        predicate = person_rows(con, stream)
         con.execute(f"insert into _erase_rows select '{stream}', _load_id, _source_row from raw.{stream} "
                     f"where {predicate}")
         for load_id, count in con.execute("select load_id, count(*) from _erase_rows where stream = ? group by 1",

@@ -87,6 +87,14 @@ def _in_raw(con: duckdb.DuckDBPyConnection, kind: str, value: str) -> bool:
     return False
 
 
+def person_rows(con: duckdb.DuckDBPyConnection, stream: str) -> str:
+    """The rule for the person's rows of raw.<stream> over the _p_* tables; purged rows by their pseudonym."""
+    purged = con.execute("select count(*) from information_schema.columns where table_schema = 'raw' and "
+                         "table_name = ? and column_name = '_email_pseudonym'", [stream]).fetchall()[0][0]
+    return raw_row_predicate(stream, "_p_user", "_p_anon", "_p_email",
+                             "_p_hash" if purged and stream in canonical.EVENT_STREAMS else None)
+
+
 def _graph(con: duckdb.DuckDBPyConnection) -> bool:
     return table_exists(con, "intermediate", "int_identity_graph")
 
@@ -117,7 +125,7 @@ def _grow(con: duckdb.DuckDBPyConnection, person: Person) -> None:
     emails: set[str] = set()
     streams = _raw_streams(con)
     for stream in streams:
-        mine = raw_row_predicate(stream, "_p_user", "_p_anon", "_p_email")
+        mine = person_rows(con, stream)
         if stream in _CARRIES["email"]:
             emails |= _values(con, f"select distinct {_expr('email', 'email')} from raw.{stream} where {mine}")
         if stream in _CARRIES["anon"]:

@@ -36,9 +36,9 @@ import duckdb
 from pyarrow import ArrowInvalid
 
 from segflow.ddl import META_COLUMNS, ensure_schema
+from segflow.erasure import filter_erased
 from segflow.errors import InputError, LoadFailed
 from segflow.jobs.landing import Delivery, Entry, canonical_mapping, discover, partition_date
-from segflow.erasure import filter_erased
 from segflow.jobs.load_audit import FileResult, LoadReport, entry_result, record_entries
 from segflow.redaction import redact_rejects
 from segflow.settings import Settings, get_settings

@@ -9,6 +9,7 @@ import re
 import duckdb
 import pandas as pd
 import pytest
+from tests_support import TEST_PII_KEY
 
 from segflow.ddl import ensure_schema
 from segflow.erasure import (
@@ -22,6 +23,7 @@ from segflow.erasure import (
     redact_text,
     token_regex,
 )
+from segflow.settings import Settings
 
 PERSON = ["C000041", "a-44f782d50a842e8b", "jane.doe@example.com"]
 TEXTS = {
@@ -102,7 +104,7 @@ def test_artifacts_have_identifiers_replaced_binaries_deleted_and_symlinks_left(
     assert outside.read_text() == "C000041"
 
 
-KEY = b"test-key"
+KEY = TEST_PII_KEY.encode()  # conftest sets SEGFLOW_PII_KEY to it
 EVENTS = [  # (row, user_id, anonymous_id, email)
     (1, "U-000001", "D1", None),  # the erased user
     (2, " U-000001 ", None, None),  # the same after trimming, as staging reads it
@@ -126,11 +128,11 @@ def _warehouse(key: bytes = KEY):
     return con
 
 
-def test_a_redelivered_row_of_an_erased_person_is_dropped_and_counted():
+def test_a_redelivered_row_of_an_erased_person_is_dropped_and_counted(tmp_path):
     con = _warehouse()
     rejects = [(9, "bad line", "x,U-000001,broken"), (10, "bad line", "x,U-000002,broken"), (11, "bad line", "1,2")]
 
-    erased, kept = filter_erased(con, "L1", ["events"], rejects, KEY)
+    erased, kept = filter_erased(con, "L1", ["events"], rejects, Settings(home=tmp_path))
 
     assert sorted(r for (r,) in con.execute("select _source_row from raw.events").fetchall()) == [5, 6, 7]
     assert erased == {"events": 4, "load_rejects": 1} and kept == rejects[1:]
@@ -138,8 +140,8 @@ def test_a_redelivered_row_of_an_erased_person_is_dropped_and_counted():
         ("events", 4), ("load_rejects", 1)]
 
 
-def test_an_erasure_list_keyed_with_another_key_stops_the_load():
+def test_an_erasure_list_keyed_with_another_key_stops_the_load(tmp_path):
     con = _warehouse(key=b"old-key")
     with pytest.raises(ErasureKeyMismatch, match="different PII key"):
-        filter_erased(con, "L1", ["events"], [], KEY)
+        filter_erased(con, "L1", ["events"], [], Settings(home=tmp_path))
     assert con.execute("select count(*) from raw.events").fetchall()[0][0] == len(EVENTS)
