@@ -42,6 +42,7 @@ from segflow.erasure import (
 )
 from segflow.errors import InputError, SegflowError
 from segflow.jobs.erase_resolve import Person, fill, person_rows, resolve
+from segflow.privacy import install_pseudonymizer
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.warehouse import connect, table_exists
@@ -169,10 +170,14 @@ def _redact_bookkeeping(con, regex: str | None, tables: dict) -> None:
                 tables[key] = tables.get(key, 0) + count
 
 
-def verify(con: duckdb.DuckDBPyConnection, person: Person) -> tuple[dict[str, int], dict[str, str]]:
+def verify(con: duckdb.DuckDBPyConnection, person: Person, key: bytes | None = None
+           ) -> tuple[dict[str, int], dict[str, str]]:
     """Search every varchar column of every table and view for the person's identifiers: identity columns for
     any of them, every other column for those that cannot be a coincidence (exact, trimmed, case-insensitive),
-    meta and ml text also for tokens. Returns what remains and what could not be read."""
+    meta and ml text also for tokens. Returns what remains and what could not be read. With the PII key the
+    staging views that pseudonymize are read as dbt reads them (segflow.privacy's session macro)."""
+    if key is not None:
+        install_pseudonymizer(con, key)
     every = {v.lower() for v in person.all_identifiers()}
     fill(con, "_p_all", every)
     fill(con, "_p_distinctive", {v for v in every if distinctive(v)})
@@ -239,7 +244,7 @@ def erase(settings: Settings | None = None, customers: list[str] | tuple = (), e
             _erase_modelled(con, result.tables)
             _redact_bookkeeping(con, _text_regex(person.raw_identifiers() | person.email_hashes), result.tables)
             result.tables = {k: v for k, v in result.tables.items() if v}
-            result.remaining, result.unchecked = verify(con, person)
+            result.remaining, result.unchecked = verify(con, person, key)
             if result.remaining and not dry_run:
                 result.status = "incomplete"
             _record(con, result, person, key, per_load, requested_by or default_requester(), reference, started)

@@ -27,6 +27,7 @@ from segflow.jobs.build import build
 from segflow.jobs.load import load_landing, load_paths
 from segflow.jobs.segment import check_drift, publish, recluster
 from segflow.jobs.validate import validate
+from segflow.privacy import install_pseudonymizer, resolve_pii_key
 from segflow.settings import Settings
 from segflow.warehouse import connect
 
@@ -103,8 +104,10 @@ def _snapshot(settings: Settings, pattern: str) -> dict[str, tuple[int, int, str
 
 
 def _naming(settings: Settings, pattern: str) -> dict[str, int]:
-    """Every table and view (all schemas, every varchar column) with rows naming the person."""
+    """Every table and view (all schemas, every varchar column) with rows naming the person. The staging views
+    that pseudonymize are read as dbt reads them (with the PII key's session macro)."""
     with connect(settings, read_only=True) as con:
+        install_pseudonymizer(con, resolve_pii_key(settings).secret)
         found = {rel: mention_split(con, rel, cols, pattern)[0] for rel, cols in relations(con).items()}
     return {rel: n for rel, n in found.items() if n}
 
