@@ -138,6 +138,47 @@ create table if not exists ml.publications (
 """
 
 
+# Privacy bookkeeping (segflow.jobs.erase, segflow.jobs.consent, the loader's erasure filter). None of these
+# tables holds an erased identifier: the erasure list keeps keyed hashes (HMAC-SHA-256), the logs counts.
+_PRIVACY_DDL = """
+create table if not exists meta.erasure_log (
+    erasure_id varchar primary key,
+    action varchar not null,
+    requested_by varchar not null,
+    reference varchar,
+    subjects integer not null,
+    subject_digests varchar,
+    identifiers integer not null,
+    rows_erased bigint not null,
+    files_changed integer not null,
+    status varchar not null,
+    detail varchar,
+    started_at timestamp not null,
+    finished_at timestamp
+);
+create table if not exists meta.erasure_log_detail (
+    erasure_id varchar not null,
+    target_kind varchar not null,
+    target varchar not null,
+    rows_erased bigint not null
+);
+create table if not exists meta.erasure_list (
+    digest varchar not null,
+    identifier_kind varchar not null,
+    key_id varchar not null,
+    erasure_id varchar not null,
+    added_at timestamp not null
+);
+create table if not exists meta.erased_rows (
+    load_id varchar not null,
+    stream varchar not null,
+    rows_erased bigint not null,
+    erasure_id varchar,
+    erased_at timestamp not null
+);
+"""
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -168,6 +209,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     to it (null for the rows written before)."""
     con.execute(_META_DDL)
     con.execute(_ML_DDL)
+    con.execute(_PRIVACY_DDL)
     for table, column, kind in _ADDED_COLUMNS:
         if column not in _columns(con, "meta", table):
             con.execute(f"alter table meta.{table} add column {column} {kind}")

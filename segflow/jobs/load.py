@@ -36,6 +36,7 @@ import duckdb
 from pyarrow import ArrowInvalid
 
 from segflow.ddl import META_COLUMNS, ensure_schema
+from segflow.erasure import filter_erased
 from segflow.errors import InputError, LoadFailed
 from segflow.jobs.landing import Delivery, Entry, canonical_mapping, discover, partition_date
 from segflow.jobs.load_audit import FileResult, LoadReport, entry_result, record_entries
@@ -158,7 +159,8 @@ def _unload(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
     """Remove everything one earlier load wrote (inside the caller's transaction)."""
     for stream in canonical.STREAMS:
         con.execute(f"delete from raw.{stream} where _load_id = ?", [load_id])
-    for table in ("load_rejects", "load_outputs"):
+    # erased_rows too: the reload drops an erased person's rows again and counts them itself
+    for table in ("load_rejects", "load_outputs", "erased_rows"):
         con.execute(f"delete from meta.{table} where load_id = ?", [load_id])
     con.execute("delete from meta.load_manifest where load_id = ?", [load_id])
 
@@ -241,7 +243,10 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
             line, text = counted.cut_line
             rejects.append((line, "truncated_record", "the line was cut off where the file is damaged (its end is "
                             "missing, so none of its values can be trusted)", shown(text)))
-        _write_rejects(con, load_id, delivery, rejects)
+        # an erased person's rows and rejected lines are dropped here and counted as erased (segflow.erasure);
+        # the manifest still counts them as loaded / rejected: that is what the file delivered
+        erased, rejects_kept = filter_erased(con, load_id, written, rejects, settings)
+        _write_rejects(con, load_id, delivery, rejects_kept)
         if written:
             con.executemany("insert into meta.load_outputs values (?, ?, ?)",
                             [(load_id, stream, rows) for stream, rows in written.items()])
@@ -285,6 +290,7 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
     result.load_id = load_id
     result.rows_loaded, result.rows_rejected = loaded, len(rejects)
     result.streams, result.columns_dropped = written, dropped
+    result.rows_erased = sum(erased.values())
     result.status = "loaded"
     notes = []
     if previous:
