@@ -152,6 +152,10 @@ def history(con, as_of: datetime, limit: int) -> tuple[list[dict], dict | None]:
     return [r for r in rows if r["success"]][:limit], (rows[0] if rows else None)
 
 
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")  # readable bounds in Data Docs; far finer than any tolerance
+
+
 def bounds(current: dict, passing: list[dict], settings: Settings) -> tuple[dict, set[str], list[str]]:
     """``run_metrics`` parameters (``<metric>_min``/``_max``), the metrics that get checked, and notes on
     what was not compared."""
@@ -176,7 +180,7 @@ def bounds(current: dict, passing: list[dict], settings: Settings) -> tuple[dict
             notes.append(f"{metric}: not compared (the run as of {reference['as_of']} had {before}, "
                          f"fewer than SEGFLOW_DQ_MIN_ROWS_FOR_COMPARISON={floor})")
             continue
-        params[f"{metric}_min"], params[f"{metric}_max"] = before * (1 - change), before * (1 + change)
+        params[f"{metric}_min"], params[f"{metric}_max"] = _round(before * (1 - change)), _round(before * (1 + change))
         checked.add(metric)
     tolerance = settings.dq_distribution_tolerance
     for metric, basis in LEARNED_BASIS.items():
@@ -190,7 +194,7 @@ def bounds(current: dict, passing: list[dict], settings: Settings) -> tuple[dict
         centre = statistics.median(values)
         spread = statistics.median(abs(v - centre) for v in values) * 1.4826
         half = max(tolerance * abs(centre), 3 * spread)
-        params[f"{metric}_min"], params[f"{metric}_max"] = centre - half, centre + half
+        params[f"{metric}_min"], params[f"{metric}_max"] = _round(centre - half), _round(centre + half)
         checked.add(metric)
     return params, checked, notes
 
