@@ -58,8 +58,8 @@ class ValidationSummary:
         for o in self.failures()[:limit]:
             where = f" on {o.column}" if o.column else ""
             if o.unexpected_count:
-                detail = f" ({o.unexpected_count} unexpected rows"
-                detail += f", e.g. {', '.join(map(str, o.examples[:3]))})" if o.examples else ")"
+                detail = f" ({o.unexpected_count} unexpected rows)"
+                detail += f" [e.g. {', '.join(map(str, o.examples[:3]))}]" if o.examples else ""
             elif o.observed_value is not None:
                 detail = f" (observed {o.observed_value})"
             else:
