@@ -10,7 +10,7 @@ from expectations.suites import SUITES
 from segflow.errors import GateFailed
 from segflow.jobs.dq_frames import FrameScope, read_frame
 from segflow.jobs.validate import parameters, validate
-from segflow.settings import Settings
+from segflow.settings import PROJECT_ROOT, Settings
 from segflow.warehouse import connect
 
 
@@ -121,3 +121,23 @@ def test_suites_only_check_columns_the_sources_provide(frames):
         ("expect_column_stdev_to_be_between", "sessions_28d")]
     without = validate_frame(features, SUITES["customer_features"], HEAD, provided={"recency_days", "monetary"})
     assert without.success
+
+
+def test_gx_logs_nothing_at_info_level():
+    """GX's import and a validation log hundreds of INFO lines unless kept at WARNING: a process that logs at
+    INFO (as an Airflow task does) sees none of them."""
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "import pandas as pd\n"
+            "from expectations.runner import validate_frame\n"
+            "from expectations.suites import run_metrics\n"
+            "s = validate_frame(pd.DataFrame([{'reject_rate': 0.0}]), run_metrics, "
+            "{'reject_rate_min': 0, 'reject_rate_max': 0.1}, provided={'reject_rate'})\n"
+            "print('evaluated', s.evaluated, s.success)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=str(PROJECT_ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "evaluated 2 True"
+    assert [line for line in proc.stderr.splitlines() if "great_expectations" in line] == []

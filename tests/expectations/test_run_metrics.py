@@ -10,6 +10,7 @@ import pytest
 from tests_support import week_end
 
 from segflow.errors import GateFailed
+from segflow.jobs.status import format_summary, summary
 from segflow.jobs.validate import validate
 from segflow.settings import PROJECT_ROOT
 from segflow.warehouse import connect
@@ -64,6 +65,9 @@ def test_metrics_match_an_independent_count(first_run):
     assert row["success"] and row["reference_as_of"] is None and row["baseline_runs"] == 0
     assert row["checks_evaluated"] == sum(s["evaluated"] for s in result.suites.values())
     assert row["data_docs"] == result.data_docs
+    text = format_summary(summary(settings))  # `segflow status` shows the run's line and links the docs
+    assert f"last gate run    {AS_OF}: {row['checks_passed']}/{row['checks_evaluated']} checks passed" in text
+    assert f"Data Docs        {result.data_docs}" in text
 
 
 def test_volume_collapse_against_the_previous_run_fails_the_gate(first_run):
