@@ -184,6 +184,13 @@ class Settings(BaseSettings):
             raise ValueError(f"k_max ({value}) must be >= k_min ({k_min})")
         return value
 
+    @field_validator("dq_max_age")
+    @classmethod
+    def _age_range(cls, value: int, info) -> int:
+        if value < info.data.get("dq_min_age", 0):
+            raise ValueError(f"dq_max_age ({value}) must be >= dq_min_age ({info.data.get('dq_min_age')})")
+        return value
+
     # --- derived paths (never configured separately, so one home is always self-consistent) ---------
     @cached_property
     def warehouse_path(self) -> Path:
