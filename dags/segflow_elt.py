@@ -14,6 +14,12 @@ For the interval `[data_interval_start, data_interval_end)`:
    GX Data Docs (`$SEGFLOW_HOME/artifacts/data_docs/index.html`).
 4. **is_week_end → close_week** — on the run that closes a week (Monday 00:00 UTC by default) the
    `customer_features/weekly` asset is emitted, which triggers `segflow_segments_weekly`.
+5. **purge_raw_pii** — after the build, whatever its outcome: raw e-mail addresses of files loaded more than
+   `SEGFLOW_PII_RETENTION_DAYS` before `data_interval_end` are removed (their pseudonyms are kept), recorded in
+   `meta.pii_purges`.
+
+The PII key that pseudonymizes e-mail comes from the worker's `SEGFLOW_PII_KEY` / `SEGFLOW_PII_KEY_FILE`,
+else from the Airflow Variable `segflow_pii_key` (or a secrets backend serving it).
 
 Every task that opens the DuckDB warehouse runs in the one-slot pool `segflow_warehouse`.
 """
@@ -23,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, CronTriggerTimetable, dag, task
+from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule, dag, task
 
 from segflow.orchestration import (
     DEFAULT_ARGS,
@@ -62,8 +68,9 @@ def segflow_elt():
     def dbt_build(data_interval_end=None) -> dict:
         from segflow.jobs.build import build
         from segflow.jobs.segment import to_naive_utc
+        from segflow.orchestration import task_settings
 
-        return build(as_of=to_naive_utc(data_interval_end)).as_dict()
+        return build(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()
 
     @task(pool=WAREHOUSE_POOL, outlets=[MARTS], on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
@@ -85,7 +92,18 @@ def segflow_elt():
         outlet_events[WEEKLY_FEATURES].extra = {"as_of": as_of}
         return as_of
 
-    load_raw() >> dbt_build() >> quality_gate() >> is_week_end() >> close_week()
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.ALL_DONE)
+    @fail_fast_on_user_errors
+    def purge_raw_pii(data_interval_end=None) -> dict:
+        from segflow.jobs.purge_pii import purge_pii
+        from segflow.jobs.segment import to_naive_utc
+        from segflow.orchestration import task_settings
+
+        return purge_pii(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()
+
+    built = load_raw() >> dbt_build()
+    built >> quality_gate() >> is_week_end() >> close_week()
+    built >> purge_raw_pii()
 
 
 segflow_elt()

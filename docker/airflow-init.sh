@@ -8,6 +8,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
+echo "==> secrets in .env (placeholders from .env.example are refused)"
+python "${here}/check_secrets.py"
+
 echo "==> Airflow $(airflow version)"
 
 echo "==> segflow state folders under ${SEGFLOW_HOME}"

@@ -63,13 +63,17 @@ def cmd_load(args) -> None:
             raise InputError("--mapping and --replace go with file paths; for a landing folder put the mapping in "
                              "the folder as _mapping.yml")
         out = load_interval(as_of=_as_of(args.as_of))
-    problems = [f for f in out["files"] if f["status"] in ("rejected", "ignored")]
+    problems = [f for f in out["files"] if f["status"] in ("rejected", "ignored", "pending", "damaged", "unbalanced")]
     if not args.verbose:
         out["files"] = problems
     _print(out)
     for f in problems:
         print(f"segflow: {f['status']}: {f['source']}/{f['file']}: {f['reason']}", file=sys.stderr)
-    if args.paths and problems:
+    balance = (f"segflow: load balance: {out['rows_in_files']:,} records counted in {out['files_loaded']} files = "
+               f"{out['rows_loaded']:,} loaded + {out['rows_rejected']:,} rejected")
+    print(balance if out["balanced"] else f"segflow: load does NOT balance: {'; '.join(out['unbalanced_files'])}",
+          file=sys.stderr)
+    if args.paths and [f for f in problems if f["status"] in ("rejected", "ignored")]:
         raise InputError(f"{len(problems)} of the files given were not loaded (see above)")
 
 
@@ -113,6 +117,30 @@ def cmd_mapping(args) -> None:
             print("no problems found in the sample")
 
 
+def cmd_quarantine(args) -> None:
+    from pathlib import Path
+
+    from segflow.jobs import quarantine
+
+    if args.action == "list":
+        rows = quarantine.summary()
+        if args.json:
+            _print(rows)
+            return
+        if not rows:
+            print("nothing kept out: no load rejects, no quarantined rows")
+        for r in rows:
+            print(f"{r['where']:<28} {r['reason']:<26} {r['rows']:>9,} rows in {r['files']} files")
+    elif args.action == "show":
+        if not args.reason:
+            raise InputError("usage: segflow quarantine show REASON [--limit N] (reasons: `segflow quarantine list`)")
+        _print(quarantine.show(args.reason, limit=args.limit))
+    else:
+        result = quarantine.replay(args.reason, source=args.source,
+                                   mapping_file=Path(args.mapping) if args.mapping else None, dry_run=args.dry_run)
+        _print(result.as_dict())
+
+
 def cmd_build(args) -> None:
     from segflow.jobs.build import build
 
@@ -140,6 +168,12 @@ def cmd_segment(args) -> None:
     if not args.no_publish:
         out["published"] = publish(as_of=as_of).as_dict()
     _print(out)
+
+
+def cmd_purge_pii(args) -> None:
+    from segflow.jobs.purge_pii import purge_pii
+
+    _print(purge_pii(as_of=_as_of(args.as_of), retention_days=args.retention_days).as_dict())
 
 
 def cmd_status(args) -> None:
@@ -269,6 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="schema: write to this file instead of stdout")
     p.set_defaults(func=cmd_mapping)
 
+    p = sub.add_parser(
+        "quarantine", help="records kept out (rejected at load, quarantined in staging): list | show | replay",
+        description="list: rows kept out per reason. show REASON: the rows. replay [REASON]: reload the files "
+        "holding them with their source's current mapping (after a mapping fix), replacing the earlier load of "
+        "each file so nothing is loaded twice; then `segflow build` re-stages them. A rule fix (seed, setting) "
+        "needs no replay: the next build re-stages every row.")
+    p.add_argument("action", choices=["list", "show", "replay"])
+    p.add_argument("reason", nargs="?", help="a reason code (see `segflow quarantine list`); replay: all if omitted")
+    p.add_argument("--limit", type=int, default=20, help="show: rows to print (default 20)")
+    p.add_argument("--source", help="replay: only files of this source (landing folder)")
+    p.add_argument("--mapping", help="replay: the fixed mapping for files loaded from outside landing/")
+    p.add_argument("--dry-run", action="store_true", help="replay: list the files, reload nothing")
+    p.add_argument("--json", action="store_true", help="list: JSON output")
+    p.set_defaults(func=cmd_quarantine)
+
     for name, func, text in (("build", cmd_build, "dbt build (staging, intermediate, marts, tests)"),
                              ("validate", cmd_validate, "run the Great Expectations gate"),
                              ("run", cmd_run, "load + build + validate for one interval")):
@@ -284,6 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
     p.add_argument("--no-publish", action="store_true")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser(
+        "purge-pii", help="remove raw e-mail addresses older than SEGFLOW_PII_RETENTION_DAYS (pseudonyms are kept)",
+        description="Empty the raw layer's PII columns (raw.*.email) of files loaded more than the retention period "
+        "before --as-of (default: now). Each address's pseudonym is kept beside its row, so builds give the same "
+        "customer ids afterwards; meta.pii_purges records what was purged. See docs/privacy.md.")
+    p.add_argument("--as-of", help="reference time (ISO date/time, UTC); default: now")
+    p.add_argument("--retention-days", type=int, help="override SEGFLOW_PII_RETENTION_DAYS for this run")
+    p.set_defaults(func=cmd_purge_pii)
 
     p = sub.add_parser("status", help="summary of the warehouse")
     p.add_argument("--json", action="store_true")

@@ -36,7 +36,8 @@ fit are quarantined with a reason. Loaded with a wrong mapping? Fix it and load 
 
 Expressions use Python syntax: == to compare, None (or null) for no value, 'text' in quotes,
 col('Name with spaces') for awkward column names. An export identified only by e-mail: map the address to
-`email` (never to user_id); staging pseudonymizes it into the customer id.
+`email` (never to user_id); staging pseudonymizes it into the customer id. Other personal data in the
+export (phone, address): list its columns in `pii: [Phone, Street]` so a rejected line is stored redacted.
 """
 
 MAPPING_HELP = """\

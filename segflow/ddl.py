@@ -29,11 +29,13 @@ create table if not exists meta.load_manifest (
     mapping_name varchar,
     mapping_checksum varchar,
     partition_date date,
-    rows_in_file bigint not null,
+    rows_in_file bigint,
     rows_loaded bigint not null,
     rows_rejected bigint not null,
     columns_dropped varchar,
-    loaded_at timestamp not null
+    loaded_at timestamp not null,
+    damage varchar,
+    previous_load_id varchar
 );
 create table if not exists meta.load_outputs (
     load_id varchar not null,
@@ -46,7 +48,8 @@ create table if not exists meta.load_rejects (
     file_name varchar not null,
     line_number bigint,
     reason varchar not null,
-    raw_line varchar
+    raw_line varchar,
+    reason_code varchar
 );
 create table if not exists meta.file_index (
     file_path varchar not null,
@@ -111,12 +114,31 @@ create table if not exists meta.dq_history (
     data_docs varchar,
     validated_at timestamp not null
 );
-create table if not exists meta.file_rejects (
-    file_name varchar,
-    source varchar,
-    reason varchar,
-    seen_at timestamp
+-- one row per raw table and PII column a `segflow purge-pii` emptied (rows_purged may be 0): the audit of the
+-- retention policy (SEGFLOW_PII_RETENTION_DAYS). key_id names the PII key the kept pseudonyms were made with.
+create table if not exists meta.pii_purges (
+    purged_at timestamp not null,
+    table_name varchar not null,
+    column_name varchar not null,
+    rows_purged bigint not null,
+    loaded_before timestamp not null,
+    retention_days integer not null,
+    key_id varchar not null
 );
+create table if not exists meta.landing_entries (
+    entry_path varchar primary key,
+    source varchar,
+    entry_name varchar not null,
+    status varchar not null,
+    reason varchar,
+    size_bytes bigint,
+    records_in_file bigint,
+    rows_loaded bigint,
+    rows_rejected bigint,
+    load_id varchar,
+    checked_at timestamp not null
+);
+drop table if exists meta.file_rejects;
 """
 
 
@@ -155,21 +177,37 @@ def _quote(name: str) -> str:
 
 
 def raw_table_ddl(stream: str) -> str:
-    cols = ", ".join(f"{_quote(c)} varchar" for c in canonical.columns(stream))
+    columns = (*canonical.columns(stream), *canonical.pseudonym_columns(stream))
+    cols = ", ".join(f"{_quote(c)} varchar" for c in columns)
     return (f"create table if not exists raw.{stream} (_load_id varchar not null, _source_file varchar not null, "
             f"_source_row bigint not null, {cols})")
 
 
+# columns added to meta tables after they first shipped: appended to a warehouse created before them
+_ADDED_COLUMNS = (
+    ("load_manifest", "damage", "varchar"),
+    ("load_manifest", "previous_load_id", "varchar"),
+    ("load_rejects", "reason_code", "varchar"),
+)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    return {c for (c,) in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?", [schema, table]).fetchall()}
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw, meta and ml tables (idempotent); a canonical column added since a raw table was created
-    is appended to it (text, null for the rows loaded before)."""
+    """Create the raw, meta and ml tables (idempotent); a column added since a table was created is appended
+    to it (null for the rows written before)."""
     con.execute(_META_DDL)
     con.execute(_ML_DDL)
+    for table, column, kind in _ADDED_COLUMNS:
+        if column not in _columns(con, "meta", table):
+            con.execute(f"alter table meta.{table} add column {column} {kind}")
     for stream in canonical.STREAMS:
         con.execute(raw_table_ddl(stream))
-        present = {c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = current_database() "
-            "and schema_name = 'raw' and table_name = ?", [stream]).fetchall()}
-        for column in canonical.columns(stream):
+        present = _columns(con, "raw", stream)
+        for column in (*canonical.columns(stream), *canonical.pseudonym_columns(stream)):
             if column not in present:
                 con.execute(f"alter table raw.{stream} add column {_quote(column)} varchar")

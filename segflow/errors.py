@@ -25,3 +25,7 @@ class GateFailed(SegflowError):
 
 class NotReady(SegflowError):
     """A step was asked to run before the data it needs exists."""
+
+
+class LoadFailed(SegflowError):
+    """Loading stopped for a reason outside the files (memory, disk, permissions): the run fails loudly."""

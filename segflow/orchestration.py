@@ -8,12 +8,33 @@ from datetime import timedelta
 
 from segflow.airflow_local import WAREHOUSE_POOL
 
-__all__ = ["WAREHOUSE_POOL", "MARTS_URI", "WEEKLY_FEATURES_URI", "DEFAULT_ARGS", "alert_on_failure",
-           "fail_fast_on_user_errors"]
+__all__ = ["WAREHOUSE_POOL", "MARTS_URI", "WEEKLY_FEATURES_URI", "DEFAULT_ARGS", "PII_KEY_VARIABLE",
+           "alert_on_failure", "fail_fast_on_user_errors", "task_settings"]
 
 MARTS_URI = "segflow://warehouse/marts"
 WEEKLY_FEATURES_URI = "segflow://warehouse/customer_features/weekly"
 DEFAULT_ARGS = {"owner": "segflow", "retries": 1, "retry_delay": timedelta(minutes=1)}
+PII_KEY_VARIABLE = "segflow_pii_key"
+
+
+def task_settings():
+    """Settings for a task that pseudonymizes (dbt_build, purge_raw_pii). The PII key is the worker's
+    SEGFLOW_PII_KEY / SEGFLOW_PII_KEY_FILE when set, else the Airflow Variable ``segflow_pii_key``: Airflow's
+    place for a secret, which a secrets backend (Vault, a cloud secret manager) can serve and which is masked
+    in task logs. Call it inside a task only (it talks to the Execution API)."""
+    from segflow.settings import get_settings
+
+    settings = get_settings()
+    if settings.pii_key is not None or settings.pii_key_file is not None:
+        return settings
+    from airflow.sdk import Variable
+    from airflow.sdk.log import mask_secret
+
+    value = Variable.get(PII_KEY_VARIABLE, default=None)
+    if not value:
+        return settings
+    mask_secret(value)
+    return get_settings(pii_key=value)
 
 
 def fail_fast_on_user_errors(func: Callable) -> Callable:

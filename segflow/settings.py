@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from segflow.errors import InputError
@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     duckdb_temp_dir: Path | None = Field(
         None, description="Where DuckDB spills; default $SEGFLOW_HOME/tmp/duckdb.")
 
+    # --- load ------------------------------------------------------------------------------------
+    load_min_file_age_seconds: float = Field(
+        60.0, ge=0, description="A landing file without a <name>.ready marker is loaded once it has not changed "
+        "for this long (a file still being written is left for a later run).")
+    load_max_record_bytes: int = Field(
+        1 << 20, ge=1024, description="A record (line) longer than this is rejected at load (record_too_large) "
+        "instead of being loaded; the rest of its file loads.")
+
     # --- dbt ---------------------------------------------------------------------------------------
     dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
     dbt_threads: int = 2
@@ -74,15 +82,30 @@ class Settings(BaseSettings):
     max_lateness_hours: int = Field(
         168, ge=1, description="An event received (received_at) more than this many hours after it occurred is "
         "quarantined as late_event instead of being merged into sessions closed long ago.")
+    default_currency_minor_units: int = Field(
+        2, ge=0, le=2, description="Decimals of an amount whose currency is missing or not in the currencies seed: "
+        "a price or revenue with more (0.001 of a 2-decimal currency) is quarantined as price_precision, never "
+        "rounded.")
     max_session_hours: float = Field(
         24, gt=0, description="A session longer than this from first to last event is quarantined as "
         "runaway_session (a bot, a stuck tracker) and kept out of fct_sessions.")
     recent_window_days: int = Field(28, ge=1, description="Window of the 'recent activity' features (e.g. "
                                     "sessions_28d).")
-    pii_salt: str = Field("segflow-demo-salt", description="Salt for pseudonymizing e-mail addresses.")
     clv_calibration_end: date | None = Field(
         None, description="Last day of the calibration period of customer_purchase_summary (the CLV purchase "
         "summary); the days after it, up to the as-of, are its holdout. Unset = no holdout.")
+
+    # --- privacy (segflow/privacy.py, docs/privacy.md) --------------------------------------------------------
+    pii_key: SecretStr | None = Field(
+        None, description="Secret key of the HMAC-SHA-256 that pseudonymizes e-mail addresses (at least 32 "
+        "characters). Unset: the public demo key, accepted only in a demo home (data written by the generator).")
+    pii_key_file: Path | None = Field(
+        None, description="A file holding the PII key (e.g. a Docker or Kubernetes secret), instead of "
+        "SEGFLOW_PII_KEY.")
+    pii_retention_days: int = Field(
+        90, ge=0, description="Raw PII (raw.*.email) of files loaded more than this many days ago is removed by "
+        "`segflow purge-pii` and the daily DAG (pseudonyms are kept); 0 = keep raw PII.")
+    pii_salt: str | None = Field(None, description="Removed: e-mail is pseudonymized with SEGFLOW_PII_KEY.")
 
     # --- sources and identity -------------------------------------------------------------------------
     consent_policy: Literal["require_recorded", "collected_under_consent"] = Field(
@@ -176,6 +199,14 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("pii_salt")
+    @classmethod
+    def _salt_removed(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError("is no longer used: e-mail is pseudonymized with a keyed HMAC-SHA-256; set "
+                             "SEGFLOW_PII_KEY instead (the next build recomputes every pseudonym)")
+        return None
+
     @field_validator("k_max")
     @classmethod
     def _k_range(cls, value: int, info) -> int:
@@ -260,5 +291,6 @@ def get_settings(**overrides) -> Settings:
         parts = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            parts.append(f"SEGFLOW_{field.upper()}={err.get('input')!r}: {err['msg']}")
+            shown = "<hidden>" if field in ("pii_key", "pii_salt") else repr(err.get("input"))  # never echo secrets
+            parts.append(f"SEGFLOW_{field.upper()}={shown}: {err['msg']}")
         raise SettingsError("invalid setting: " + "; ".join(parts)) from None

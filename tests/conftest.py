@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
-from tests_support import small_config, week_end
+from tests_support import TEST_PII_KEY, small_config, week_end
+
+# the suite's own key, whatever the developer has exported (a real key must never meet test data)
+os.environ["SEGFLOW_PII_KEY"] = TEST_PII_KEY
+os.environ.pop("SEGFLOW_PII_KEY_FILE", None)
 
 from segflow.settings import Settings
+
+# Tests write landing files and load them at once; a real deployment waits until a file without a ready marker
+# has not changed for a minute (tests/unit/test_landing.py checks that rule with its own setting).
+os.environ.setdefault("SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+TEST_PII_KEY = "segflow-test-suite-pii-key-never-use-in-production"
+"""The suite's PII key (conftest sets SEGFLOW_PII_KEY to it): most tests build homes of their own data, which
+the public demo key may not pseudonymize. Tests of the key rules set or remove the variable themselves."""
+
 SMALL_START = date(2025, 9, 1)
 SMALL_DAYS = 35
 

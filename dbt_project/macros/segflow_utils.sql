@@ -72,6 +72,21 @@
             if value !~ '^{{ iso_timestamp_pattern() }}$' then return null; end if;
             return value::timestamptz;
         exception when others then return null; end $fn$;
+        -- HMAC-SHA-256 (RFC 2104) from the padded keys segflow passes in PGOPTIONS (-c segflow.pii_ipad=<hex>
+        -- -c segflow.pii_opad=<hex>): the key is in no SQL text and not in this function
+        create or replace function segflow_pseudonymize(value text) returns text language plpgsql stable strict
+        as $fn$
+        declare
+            ipad text := current_setting('segflow.pii_ipad', true);
+            opad text := current_setting('segflow.pii_opad', true);
+        begin
+            if coalesce(ipad, '') = '' or coalesce(opad, '') = '' then
+                raise exception 'segflow_pseudonymize: no PII key in this session: run dbt through segflow build '
+                    '(it sets segflow.pii_ipad and segflow.pii_opad in PGOPTIONS)';
+            end if;
+            return encode(sha256(decode(opad, 'hex') || sha256(decode(ipad, 'hex') || convert_to(value, 'UTF8'))),
+                'hex');
+        end $fn$;
     {%- else -%}
         select 1
     {%- endif -%}
@@ -149,10 +164,18 @@
     {{ surrogate_key(columns) }}
 {%- endmacro %}
 
-{#- Pseudonymize an identifier (e-mail): salted hash of the lower-cased text, NULL stays NULL. -#}
-{% macro pseudonymize(expr) -%}
-    case when {{ expr }} is not null
-        then {{ dbt.hash(dbt.concat(["'" ~ var('segflow__pii_salt') ~ "'", "lower(" ~ expr ~ ")"])) }} end
+{#- Pseudonymize an identifier (e-mail): HMAC-SHA-256 (hex) of the lower-cased text, keyed by the PII key; NULL stays
+    NULL. `segflow_pseudonymize` is defined per connection from a key that never appears in SQL text: a
+    temporary macro on DuckDB (the dbt-duckdb plugin segflow.dbt_plugin), a function reading the session's
+    settings on PostgreSQL (segflow_create_pg_functions). See segflow/privacy.py. `purged`: the column that
+    holds the pseudonym of a raw value that `segflow purge-pii` removed (raw.<stream>._email_pseudonym), so a
+    purged row keeps the pseudonym it was built with. Keep in step with segflow.privacy.PSEUDONYM_SQL. -#}
+{% macro pseudonymize(expr, purged=none) -%}
+    {%- if purged is none -%}
+    segflow_pseudonymize(lower({{ expr }}))
+    {%- else -%}
+    coalesce(segflow_pseudonymize(lower({{ expr }})), {{ purged }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- ---------------------------------------------------------------------------------------------------------
@@ -285,4 +308,42 @@
         partition by person_key, session_number order by occurred_at, event_id
         rows between unbounded preceding and unbounded following
     )
+{%- endmacro %}
+
+
+{#- True when an exact decimal amount has digits beyond the currency's minor unit (units from the currencies
+    seed, unknown or missing currency: var segflow__default_currency_minor_units; at most 2, the precision
+    segflow keeps). A literal per case: rounding to a column's precision is not portable. -#}
+{% macro beyond_minor_unit(amount, minor_units) -%}
+    {#- each branch cast back: a CASE takes the type of its first branch (DECIMAL(38,0) would round 2.55 to 3) -#}
+    ({{ amount }} <> case least(coalesce({{ minor_units }}, {{ var('segflow__default_currency_minor_units') }}), 2)
+        {%- for digits in [0, 1, 2] %}
+        {% if loop.last %}else{% else %}when {{ digits }} then{% endif %} cast(round({{ amount }}, {{ digits }}) as decimal(38, 18))
+        {%- endfor %} end)
+{%- endmacro %}
+
+
+{#- The canonical event columns as delivered (raw text), for checks over the whole row. -#}
+{% macro raw_event_columns() -%}
+    {{ return(['event_id', 'event_type', 'event_name', 'occurred_at', 'received_at', 'anonymous_id', 'user_id',
+        'email', 'session_hint', 'channel', 'page_url', 'page_type', 'referrer', 'scroll_depth', 'time_on_page_s',
+        'product_id', 'category', 'quantity', 'price', 'revenue', 'currency', 'order_id', 'original_order_id',
+        'payment_method', 'feature_name', 'ticket_id', 'campaign_id', 'device_type']) }}
+{%- endmacro %}
+
+{#- True when any of the columns (each prefixed with `prefix`, e.g. 'source.') holds a NUL character. -#}
+{% macro holds_nul(columns, prefix='') -%}
+    {{ return(adapter.dispatch('holds_nul', 'segflow')(columns, prefix)) }}
+{%- endmacro %}
+{% macro default__holds_nul(columns, prefix) -%}
+    ({% for c in columns %}coalesce(contains({{ prefix }}{{ c }}, chr(0)), false){% if not loop.last %} or {% endif %}{% endfor %})
+{%- endmacro %}
+{% macro postgres__holds_nul(columns, prefix) -%}
+    {#- PostgreSQL text cannot hold a NUL at all (the load into it fails first), so no row has one -#}
+    false
+{%- endmacro %}
+
+{#- True when an identifier's text is a JSON object or array rather than an id. -#}
+{% macro looks_like_json(expr) -%}
+    coalesce(left({{ expr }}, 1) in ('{', '['), false)
 {%- endmacro %}

@@ -1,6 +1,7 @@
 """Suite for the loads of the run (``meta.load_manifest``: one row per delivered file loaded since the
 previous gate run): keys, allowed streams, counts that are never negative and that balance (every record
-counted in the file was loaded or rejected at load).
+the loader counted in the file, independently of the parser, was loaded or rejected at load; a file whose
+records could not be counted has no count and is not judged on the balance).
 """
 
 import great_expectations as gx
@@ -13,7 +14,7 @@ COLUMNS = ("load_id", "source", "stream", "file_name", "rows_in_file", "rows_loa
 KEY = "load_id"
 RANGED = ("rows_in_file", "rows_loaded", "rows_rejected", "unaccounted_rows")
 IN_SET = ("stream",)
-NOT_NULL = ("load_id", "stream", "file_name", "rows_in_file", "rows_loaded", "rows_rejected")
+NOT_NULL = ("load_id", "stream", "file_name", "rows_loaded", "rows_rejected")  # rows_in_file: null when uncounted
 FLAGGED: tuple[str, ...] = ()
 MASKED: tuple[str, ...] = ()
 

@@ -41,8 +41,13 @@ class BuildResult:
 def dbt_env(settings: Settings, as_of: datetime | None = None, run: dict[str, str] | None = None
             ) -> dict[str, str]:
     """The dbt child's environment. Values that change with every build (the as-of, the build's bounds) go in
-    SEGFLOW_RUN_* variables rather than --vars, so dbt keeps its partial parse between builds."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFLOW_RUN_")}
+    SEGFLOW_RUN_* variables rather than --vars, so dbt keeps its partial parse between builds. The PII key goes
+    only in the variables :func:`segflow.privacy.dbt_secret_env` names (never in vars or on the command line);
+    raises :class:`segflow.privacy.PiiKeyError` when this home may not use the key it has."""
+    from segflow.privacy import dbt_secret_env
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SEGFLOW_RUN_", "DBT_ENV_SECRET_SEGFLOW_")) and k != "SEGFLOW_PII_KEY"}
     env["SEGFLOW_RUN_AS_OF"] = as_of.strftime("%Y-%m-%d %H:%M:%S") if as_of else ""
     env.update(run or {})
     env.update({
@@ -60,6 +65,7 @@ def dbt_env(settings: Settings, as_of: datetime | None = None, run: dict[str, st
         "DBT_PARTIAL_PARSE": "true",
         "DBT_USE_COLORS": "false",
     })
+    env.update(dbt_secret_env(settings, os.environ.get("PGOPTIONS", "")))
     return env
 
 
@@ -71,8 +77,8 @@ def dbt_vars(settings: Settings) -> dict:
         "segflow__max_session_hours": settings.max_session_hours,
         "segflow__max_lateness_hours": settings.max_lateness_hours,
         "segflow__clock_skew_minutes": settings.clock_skew_minutes,
+        "segflow__default_currency_minor_units": settings.default_currency_minor_units,
         "segflow__min_event_date": settings.min_event_date.isoformat(),
-        "segflow__pii_salt": settings.pii_salt,
         "segflow__consent_default": settings.consent_policy == "collected_under_consent",
         "segflow__identity_max_links": settings.identity_max_links,
         "segflow__identity_max_component_size": settings.identity_max_component_size,
@@ -146,9 +152,12 @@ def build(settings: Settings | None = None, as_of: datetime | None = None, full_
     :mod:`segflow.jobs.build_state`)."""
     from segflow.ddl import ensure_schema
     from segflow.jobs import build_state
+    from segflow.jobs.purge_pii import check_key_matches_purges
+    from segflow.privacy import resolve_pii_key
     from segflow.warehouse import connect, table_exists
 
     settings = settings or get_settings()
+    key = resolve_pii_key(settings)  # before anything runs: the demo key is refused outside a demo home
     if not settings.warehouse_path.exists():
         raise NotReady(f"No warehouse at {settings.warehouse_path} yet: run `segflow load` first.")
     from segflow.sources.canonical import EVENT_STREAMS
@@ -165,7 +174,8 @@ def build(settings: Settings | None = None, as_of: datetime | None = None, full_
                        "empty): segments are built from behavior, so load an event source with `segflow load` first.")
     with connect(settings) as con:
         ensure_schema(con)
-        plan = build_state.plan(con, settings, dbt_vars(settings), as_of, full_refresh)
+        check_key_matches_purges(con, key)
+        plan = build_state.plan(con, settings, _shaping_values(settings, key.key_id), as_of, full_refresh)
         build_state.record_start(con, plan, as_of)
     # unit tests check the SQL, not the data: they run in `make test` / CI, not in every production build
     # (dbt's own advice), so a build spends its time on the models and the data tests
@@ -183,6 +193,13 @@ def build(settings: Settings | None = None, as_of: datetime | None = None, full_
     result.mode = "full" if plan.full_refresh else "incremental"
     result.reason = plan.reason
     return result
+
+
+def _shaping_values(settings: Settings, key_id: str) -> dict:
+    """What the build fingerprint covers besides the project: the dbt vars and which PII key made the
+    pseudonyms (its id, not the key; never passed to dbt): a new key means a full refresh, so no table mixes
+    pseudonyms of two keys."""
+    return {**dbt_vars(settings), "segflow_pii_key_id": key_id}
 
 
 def _explain_empty_staging(settings: Settings) -> None:
@@ -215,8 +232,11 @@ def docs(settings: Settings | None = None) -> Path:
     if settings.warehouse_path.exists():
         # dbt compiles every model for the docs: incremental ones as the next build would run them, which needs
         # that build's bounds (since the last successful build)
+        from segflow.privacy import resolve_pii_key
+
+        key_id = resolve_pii_key(settings).key_id
         with connect(settings) as con:
             ensure_schema(con)
-            run_env = build_state.plan(con, settings, dbt_vars(settings), None, False).run_env()
+            run_env = build_state.plan(con, settings, _shaping_values(settings, key_id), None, False).run_env()
     run_dbt(["docs", "generate", "--static"], settings, run_env=run_env)
     return settings.dbt_target_dir / "static_index.html"

@@ -78,7 +78,8 @@ def measure(con, settings: Settings, as_of: datetime, since_load_seq: int) -> di
 
 def _delivery(con, since_load_seq: int) -> dict:
     files, rows_in, loaded, rejected, max_seq = _one(con, """
-        select count(*), coalesce(sum(rows_in_file), 0), coalesce(sum(rows_loaded), 0),
+        select count(*), coalesce(sum(coalesce(rows_in_file, rows_loaded + rows_rejected)), 0),
+               coalesce(sum(rows_loaded), 0),
                coalesce(sum(rows_rejected), 0), max(load_seq)
         from meta.load_manifest where load_seq > ?""", [since_load_seq])
     runs_loads = "select load_id from meta.load_manifest where load_seq > ?"

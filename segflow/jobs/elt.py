@@ -16,7 +16,7 @@ def load_interval(settings: Settings | None = None, as_of: datetime | None = Non
     as_of = to_naive_utc(as_of)
     report = load_landing(settings or get_settings(), until=as_of.date() if as_of else None)
     out = report.as_dict()
-    out["files"] = [f for f in out["files"] if f["status"] != "skipped"]
+    out["files"] = [f for f in out["files"] if f["status"] not in ("skipped", "deferred")]
     return out
 
 

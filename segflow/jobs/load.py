@@ -9,79 +9,52 @@
   typing, validation and quarantine happen in dbt staging. Columns outside the canonical schema are not
   stored; the manifest lists them (``columns_dropped``).
 * **Once per file.** ``meta.load_manifest`` keys each file by SHA-256; ``load_seq`` orders deliveries (dbt
-  de-duplicates by delivery order, never by a timestamp inside the data).
-* **Nothing lost.** A line that cannot be parsed or converted goes to ``meta.load_rejects`` with its line
-  number, text and reason. Per file the manifest records records in, loaded and rejected, and
-  ``meta.load_outputs`` the rows written per stream. A file is loaded in one transaction.
+  de-duplicates by delivery order, never by a timestamp inside the data). Only complete files are claimed
+  and every landing entry gets a status in ``meta.landing_entries`` (see :mod:`segflow.jobs.landing`).
+* **Nothing lost, counted independently.** Each file's records are counted by a second reader
+  (:mod:`segflow.sources.scan`) before the parser runs; the manifest records that count beside loaded and
+  rejected, and a file whose numbers disagree is reported ``unbalanced``. A record that cannot be parsed or
+  converted goes to ``meta.load_rejects`` with its line number, reason code, reason and text. A damaged file
+  (a truncated ``.gz``) loads what can be read and records the damage; it never blocks other files.
+  ``meta.load_outputs`` has the rows written per stream. A file is loaded in one transaction.
+* **Data errors reject, infrastructure errors stop.** A file the format cannot read is rejected with the
+  reason and the run goes on; running out of memory or disk, or a file segflow may not read, stops the run
+  with :class:`LoadFailed` (nothing of the file is written).
 * **A mapping that does not fit fails before writing**, naming the column and the first offending row.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import re
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+import shutil
+import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+from pyarrow import ArrowInvalid
 
 from segflow.ddl import META_COLUMNS, ensure_schema
-from segflow.errors import InputError
+from segflow.errors import InputError, LoadFailed
+from segflow.jobs.landing import Delivery, Entry, canonical_mapping, discover, partition_date
+from segflow.jobs.load_audit import FileResult, LoadReport, entry_result, record_entries
+from segflow.redaction import redact_rejects
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.sources.mapping import Mapping, MappingError, load_mapping
 from segflow.sources.mapping_sql import compile_select, timestamp_failures
-from segflow.sources.readers import READERS, file_format, read_builtin
+from segflow.sources.read_common import FileRejected, file_format, shown
+from segflow.sources.readers import READERS, read_builtin
+from segflow.sources.scan import Scan, scan
 from segflow.warehouse import connect
 
-__all__ = ["META_COLUMNS", "Delivery", "FileResult", "LoadReport", "discover", "ensure_schema", "load_file",
-           "load_landing", "load_paths", "partition_date"]
+__all__ = ["META_COLUMNS", "Delivery", "FileResult", "LoadReport", "canonical_mapping", "discover",
+           "ensure_schema", "load_file", "load_landing", "load_paths", "partition_date"]
 
-MAPPING_FILES = ("_mapping.yml", "_mapping.yaml")
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
-
-
-@dataclass
-class Delivery:
-    source: str
-    path: Path
-    mapping: Mapping
-
-
-@dataclass
-class FileResult:
-    file: str
-    source: str
-    status: str  # loaded | skipped (already loaded) | rejected (whole file not loaded) | ignored
-    rows_in_file: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    streams: dict[str, int] = field(default_factory=dict)
-    columns_dropped: list[str] = field(default_factory=list)
-    reason: str | None = None
-
-
-@dataclass
-class LoadReport:
-    files: list[FileResult] = field(default_factory=list)
-
-    @property
-    def rows_loaded(self) -> int:
-        return sum(f.rows_loaded for f in self.files if f.status == "loaded")
-
-    @property
-    def rows_rejected(self) -> int:
-        return sum(f.rows_rejected for f in self.files if f.status == "loaded")
-
-    def count(self, status: str) -> int:
-        return sum(1 for f in self.files if f.status == status)
-
-    def as_dict(self) -> dict:
-        return {"files_loaded": self.count("loaded"), "files_skipped": self.count("skipped"),
-                "files_rejected": self.count("rejected"), "files_ignored": self.count("ignored"),
-                "rows_loaded": self.rows_loaded, "rows_rejected": self.rows_rejected,
-                "files": [asdict(f) for f in self.files]}
+# what a file can do wrong (it is rejected, the run goes on); anything else is the machine's problem
+_DATA_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.BinderException,
+                UnicodeError, EOFError, gzip.BadGzipFile, zlib.error, ArrowInvalid, FileRejected)
 
 
 def _utc_now() -> datetime:
@@ -89,66 +62,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def canonical_mapping(stream: str) -> Mapping:
-    return Mapping(name=stream, stream=stream, format="canonical")
-
-
-def partition_date(path: Path) -> date | None:
-    """The date a drop-zone file belongs to, from a ``YYYY-MM-DD`` in its name (None if absent)."""
-    match = _DATE_IN_NAME.search(path.name)
-    if not match:
-        return None
-    try:
-        return date.fromisoformat(match.group(1))
-    except ValueError:
-        return None
-
-
-def _sha256(path: Path) -> str:
+def file_checksum(path: Path) -> str:
+    """SHA-256 of the file's bytes (its identity in meta.load_manifest)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _folder_mapping(folder: Path) -> Mapping | None:
-    for name in MAPPING_FILES:
-        if (folder / name).is_file():
-            return load_mapping(folder / name)
-    return canonical_mapping(folder.name) if folder.name in canonical.STREAMS else None
-
-
-def discover(landing_dir: Path, until: date | None = None) -> tuple[list[Delivery], list[FileResult]]:
-    """Deliveries per landing folder, oldest partition first (with ``until``: partitions before it), and the
-    entries that cannot be loaded as they are (folders with no stream and no mapping, invalid mappings)."""
-    if not landing_dir.is_dir():
-        raise InputError(
-            f"Landing folder {landing_dir} does not exist. Put files under landing/<stream>/ (events, orders, "
-            "customers, ...) or landing/<source>/ with a _mapping.yml, or run `segflow generate` for demo data.")
-    found: list[Delivery] = []
-    unusable: list[FileResult] = []
-    for folder in sorted(p for p in landing_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
-        try:
-            mapping = _folder_mapping(folder)
-        except MappingError as exc:
-            unusable += [FileResult(p.name, folder.name, "rejected", reason=str(exc)) for p in files]
-            continue
-        if mapping is None:
-            unusable += [FileResult(p.name, folder.name, "ignored", reason=(
-                f"folder {folder.name!r} is neither a canonical stream ({', '.join(canonical.STREAMS)}) nor has "
-                "a _mapping.yml")) for p in files]
-            continue
-        for path in files:
-            if not path.match(mapping.file_pattern):
-                continue
-            day = partition_date(path)
-            if until is not None and day is not None and day >= until:
-                continue
-            found.append(Delivery(folder.name, path, mapping))
-    found.sort(key=lambda d: (partition_date(d.path) or date.min, d.source, d.path.name))
-    return found, unusable
 
 
 def _quote(name: str) -> str:
@@ -159,6 +79,8 @@ def _reader(mapping: Mapping, path: Path) -> str | None:
     ext = file_format(path)
     if mapping.format == "canonical":
         return ext if ext in ("csv", "jsonl", "parquet") else None
+    if mapping.format in ("segment", "ga4"):
+        return ext if ext in ("jsonl", "parquet") else None
     if mapping.format in READERS and ext in (None, "text", mapping.format):
         return mapping.format
     return ext
@@ -191,19 +113,18 @@ def _write_stream(con: duckdb.DuckDBPyConnection, stream: str, load_id: str, fil
     return con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchall()[0][0] - before
 
 
-def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, load_id: str
-                     ) -> tuple[list, int, dict[str, int], list[str]]:
+def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, readable: Path, load_id: str,
+                     max_record_bytes: int) -> tuple[list, int, dict[str, int], list[str]]:
     """Read the file and write its rows: (rejects, records loaded, rows per stream, dropped columns)."""
     mapping, path = delivery.mapping, delivery.path
+    reader = _reader(mapping, path)
     if mapping.format in ("segment", "ga4"):
         import pyarrow as pa
 
         from segflow.sources.formats import ADAPTERS
 
-        fmt = file_format(path)
-        if fmt not in ("jsonl", "parquet"):
-            raise MappingError(f"{path.name}: {mapping.format} files are JSON lines or Parquet")
-        rows_by_stream, rejects, converted = read_builtin(path, fmt, ADAPTERS[mapping.format])
+        rows_by_stream, rejects, converted = read_builtin(readable, reader, ADAPTERS[mapping.format],
+                                                          max_record_bytes)
         written = {}
         for stream, rows in rows_by_stream.items():
             columns = canonical.columns(stream)
@@ -213,11 +134,7 @@ def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, load_id
             written[stream] = _write_stream(con, stream, load_id, path.name, "select * from _converted")
             con.unregister("_converted")
         return rejects, converted, written, []
-    reader = _reader(mapping, path)
-    if reader is None:
-        raise MappingError(f"unsupported file type {''.join(path.suffixes) or '(none)'}; use .csv, .jsonl, "
-                           ".parquet (optionally .gz), or a mapping with format: text for whitespace-separated files")
-    rejects = READERS[reader](con, path, mapping.csv)
+    rejects = READERS[reader](con, readable, mapping.csv, max_record_bytes)
     if not con.execute("select 1 from duckdb_tables() where temporary and table_name = '_incoming'").fetchall():
         return rejects, 0, {}, []  # nothing parseable: every line is a reject
     incoming = [c for (c,) in con.execute("select column_name from (describe _incoming)").fetchall()]
@@ -232,7 +149,7 @@ def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, load_id
             target, row, text = bad[0]
             raise MappingError(f"{path.name}: {target} matches no row (first offending row {row}: {text!r}); "
                                "check timestamp_format in the mapping")
-    loaded = con.execute("select count(*) from _incoming").fetchone()[0]
+    loaded = con.execute("select count(*) from _incoming").fetchall()[0][0]
     written = {mapping.stream: _write_stream(con, mapping.stream, load_id, path.name, select)}
     return rejects, loaded, written, dropped
 
@@ -246,13 +163,14 @@ def _unload(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
     con.execute("delete from meta.load_manifest where load_id = ?", [load_id])
 
 
-def _known_loaded(con: duckdb.DuckDBPyConnection, path: Path, stat) -> bool:
-    """A file whose path, size and modification time (ns) match one hashed before, with that checksum loaded:
-    known without reading it again, so a daily load does not re-hash the whole landing history."""
-    return bool(con.execute(
-        "select count(*) from meta.file_index as i inner join meta.load_manifest as m on i.checksum = m.checksum "
+def _known_loaded(con: duckdb.DuckDBPyConnection, path: Path, stat) -> str | None:
+    """The load of a file whose path, size and modification time (ns) match one hashed before, with that
+    checksum loaded: known without reading it again, so a daily load does not re-hash the landing history."""
+    rows = con.execute(
+        "select m.load_id from meta.file_index as i inner join meta.load_manifest as m on i.checksum = m.checksum "
         "where i.file_path = ? and i.size_bytes = ? and i.mtime_ns = ?",
-        [str(path), stat.st_size, stat.st_mtime_ns]).fetchall()[0][0])
+        [str(path), stat.st_size, stat.st_mtime_ns]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _remember(con: duckdb.DuckDBPyConnection, path: Path, stat, checksum: str) -> None:
@@ -261,87 +179,167 @@ def _remember(con: duckdb.DuckDBPyConnection, path: Path, stat, checksum: str) -
                 [str(path), stat.st_size, stat.st_mtime_ns, checksum])
 
 
-def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool = False) -> FileResult:
+def _previous_version(con: duckdb.DuckDBPyConnection, path: Path, checksum: str) -> str | None:
+    """The load of an earlier, different content delivered under the same path (a changed file)."""
+    rows = con.execute(
+        "select load_id from meta.load_manifest where file_path = ? and checksum <> ? order by load_seq desc limit 1",
+        [str(path), checksum]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 2000 else text[:2000] + " ..."
+
+
+def _scan(delivery: Delivery, settings: Settings) -> Scan:
+    mapping, path = delivery.mapping, delivery.path
+    reader = _reader(mapping, path)
+    if reader is None and mapping.format in ("segment", "ga4"):
+        raise MappingError(f"{path.name}: {mapping.format} files are JSON lines or Parquet")
+    if reader is None:
+        raise MappingError(f"unsupported file type {''.join(path.suffixes) or '(none)'}; use .csv, .jsonl, "
+                           ".parquet (optionally .gz), or a mapping with format: text for whitespace-separated files")
+    return scan(path, reader, mapping.csv, settings.home / "tmp" / "load")
+
+
+def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool = False,
+              settings: Settings | None = None) -> FileResult:
     """Load one file in one transaction. With ``replace``, a file loaded before (same bytes) is loaded again:
     its earlier rows are removed in the same transaction, so a failed reload leaves the earlier load intact."""
+    settings = settings or get_settings()
     path, mapping = delivery.path, delivery.mapping
-    result = FileResult(file=path.name, source=delivery.source, status="rejected")
+    result = FileResult(file=path.name, source=delivery.source, status="rejected", path=str(path))
     stat = path.stat()
-    if not replace and _known_loaded(con, path, stat):
-        result.status, result.reason = "skipped", "already loaded (same checksum)"
+    known = None if replace else _known_loaded(con, path, stat)
+    if known:
+        result.status, result.reason, result.load_id = "skipped", "already loaded (same checksum)", known
         return result
-    checksum = _sha256(path)
+    checksum = file_checksum(path)
     _remember(con, path, stat, checksum)
-    earlier = con.execute("select load_id from meta.load_manifest where checksum = ?", [checksum]).fetchall()
+    earlier = con.execute("select load_id, file_name from meta.load_manifest where checksum = ?",
+                          [checksum]).fetchall()
     if earlier and not replace:
-        result.status, result.reason = "skipped", "already loaded (same checksum)"
+        result.status, result.load_id = "skipped", earlier[0][0]
+        result.reason = f"already loaded (same content as {earlier[0][1]})"
         return result
+    previous = _previous_version(con, path, checksum)
     load_id = f"{delivery.source}:{checksum[:16]}"
+    counted: Scan | None = None
     con.execute("begin transaction")
     try:
-        for (old,) in earlier:
+        counted = _scan(delivery, settings)
+        result.rows_in_file = counted.records
+        # taken before an earlier load of the same file is removed: a sequence number is never reused, so a
+        # reload always comes after what the last build saw (and that build's next run rebuilds in full)
+        seq = con.execute("select coalesce(max(load_seq), 0) + 1 from meta.load_manifest").fetchall()[0][0]
+        for old, _ in earlier:
             _unload(con, old)
-        rejects, loaded, written, dropped = _stage_and_write(con, delivery, load_id)
-        if rejects:
-            con.executemany("insert into meta.load_rejects values (?, ?, ?, ?, ?, ?)",
-                            [(load_id, delivery.source, path.name, line, reason, text)
-                             for line, reason, text in rejects])
+        rejects, loaded, written, dropped = _stage_and_write(con, delivery, counted.readable, load_id,
+                                                             settings.load_max_record_bytes)
+        if counted.cut_line:
+            line, text = counted.cut_line
+            rejects.append((line, "truncated_record", "the line was cut off where the file is damaged (its end is "
+                            "missing, so none of its values can be trusted)", shown(text)))
+        _write_rejects(con, load_id, delivery, rejects)
         if written:
             con.executemany("insert into meta.load_outputs values (?, ?, ?)",
                             [(load_id, stream, rows) for stream, rows in written.items()])
-        seq = con.execute("select coalesce(max(load_seq), 0) + 1 from meta.load_manifest").fetchone()[0]
+        now = path.stat()
+        if (now.st_size, now.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+            con.execute("rollback")
+            result.status = "pending"
+            result.reason = "the file changed while it was being loaded: nothing written, loaded on a later run"
+            return result
         con.execute(
-            "insert into meta.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into meta.load_manifest (load_id, load_seq, source, stream, file_name, file_path, checksum, "
+            "file_format, mapping_name, mapping_checksum, partition_date, rows_in_file, rows_loaded, rows_rejected, "
+            "columns_dropped, loaded_at, damage, previous_load_id) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [load_id, seq, delivery.source, mapping.stream, path.name, str(path), checksum,
              _reader(mapping, path) if mapping.format not in ("segment", "ga4") else mapping.format,
              None if mapping.format == "canonical" else mapping.name,
              None if mapping.format == "canonical" else mapping.checksum(), partition_date(path),
-             loaded + len(rejects), loaded, len(rejects), ", ".join(dropped) or None, _utc_now()])
+             counted.records, loaded, len(rejects), ", ".join(dropped) or None, _utc_now(), counted.damage,
+             previous])
         con.execute("commit")
     except MappingError as exc:
         con.execute("rollback")
         result.reason = f"mapping does not fit, nothing written: {exc}"
         return result
-    except (duckdb.Error, InputError, OSError, UnicodeError, EOFError) as exc:
+    except _DATA_ERRORS as exc:
         con.execute("rollback")
-        result.reason = f"file not loaded: {str(exc).splitlines()[0]}"
+        result.reason = f"file not loaded: {_describe(exc)}"
         return result
+    except (duckdb.Error, OSError, MemoryError) as exc:
+        con.execute("rollback")
+        raise LoadFailed(
+            f"loading {path} failed for a reason that is not the file's content ({type(exc).__name__}: "
+            f"{_describe(exc)}). Nothing of this file was written and the run stopped; fix the cause (disk space, "
+            "memory: SEGFLOW_DUCKDB_MEMORY_LIMIT, file permissions) and run the load again.") from None
     finally:
         con.execute("drop table if exists _incoming")
-    result.status = "loaded"
+        if counted is not None and counted.temporary:
+            counted.readable.unlink(missing_ok=True)
+    result.load_id = load_id
     result.rows_loaded, result.rows_rejected = loaded, len(rejects)
-    result.rows_in_file = loaded + len(rejects)
     result.streams, result.columns_dropped = written, dropped
+    result.status = "loaded"
+    notes = []
+    if previous:
+        notes.append(f"a new version of a file loaded before (load {previous}); both are kept, repeated events "
+                     "count as duplicates in staging")
+    if counted.damage:
+        result.status = "damaged"
+        notes.append(counted.damage)
+    if result.unaccounted:
+        result.status = "unbalanced"
+        notes.append(f"{counted.records:,} records counted in the file, but {loaded:,} loaded + {len(rejects):,} "
+                     f"rejected = {loaded + len(rejects):,}")
+    result.reason = "; ".join(notes) or None
     return result
 
 
-def _run(settings: Settings, deliveries: list[Delivery], unusable: list[FileResult], stop_on_mapping_error: bool,
+def _write_rejects(con: duckdb.DuckDBPyConnection, load_id: str, delivery: Delivery, rejects: list) -> None:
+    if rejects:
+        con.executemany(
+            "insert into meta.load_rejects (load_id, source, file_name, line_number, reason, raw_line, reason_code) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            [(load_id, delivery.source, delivery.path.name, line, reason, text, code)
+             for line, code, reason, text in redact_rejects(rejects, delivery.mapping, delivery.path)])
+
+
+def _run(settings: Settings, deliveries: list[Delivery], entries: list[Entry], stop_on_mapping_error: bool,
          replace: bool = False) -> LoadReport:
-    report = LoadReport(files=list(unusable))
+    config = ("marker", "mapping")
+    report = LoadReport(files=[entry_result(e) for e in entries if e.status not in config],
+                        config=[entry_result(e) for e in entries if e.status in config])
     with connect(settings) as con:
         ensure_schema(con)
-        for delivery in deliveries:
-            result = load_file(con, delivery, replace=replace)
-            report.files.append(result)
-            if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
-                _record_rejected_files(con, report)
-                raise MappingError(f"{delivery.path}: {result.reason}")
-        _record_rejected_files(con, report)
+        try:
+            for delivery in deliveries:
+                result = load_file(con, delivery, replace=replace, settings=settings)
+                report.files.append(result)
+                if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
+                    raise MappingError(f"{delivery.path}: {result.reason}")
+        finally:
+            record_entries(con, report)
+    shutil.rmtree(settings.home / "tmp" / "load", ignore_errors=True)
     return report
 
 
-def load_landing(settings: Settings | None = None, until: date | None = None) -> LoadReport:
-    """Load every landing file not loaded before (with ``until``: partitions before that date only)."""
+def load_landing(settings: Settings | None = None, until=None) -> LoadReport:
+    """Load every complete landing file not loaded before (with ``until``: partitions before that date only)."""
     settings = settings or get_settings()
-    deliveries, unusable = discover(settings.landing_dir, until)
-    return _run(settings, deliveries, unusable, stop_on_mapping_error=False)
+    deliveries, entries = discover(settings.landing_dir, until, settings.load_min_file_age_seconds)
+    return _run(settings, deliveries, entries, stop_on_mapping_error=False)
 
 
 def load_paths(paths: list[Path], mapping_file: Path | None = None, settings: Settings | None = None,
                stream: str = "events", replace: bool = False) -> LoadReport:
     """Load the given files with one mapping (or as canonical ``stream`` files); stops at the first file the
     mapping does not fit (that file is not written). ``replace`` reloads files loaded before (e.g. after a
-    mapping fix), removing what their earlier load wrote."""
+    mapping fix), removing what their earlier load wrote. Files named explicitly are taken as complete."""
     settings = settings or get_settings()
     mapping = load_mapping(mapping_file) if mapping_file else canonical_mapping(stream)
     missing = [str(p) for p in paths if not Path(p).is_file()]
@@ -349,12 +347,3 @@ def load_paths(paths: list[Path], mapping_file: Path | None = None, settings: Se
         raise InputError(f"no such file: {', '.join(missing)}")
     deliveries = [Delivery(mapping.name, Path(p).resolve(), mapping) for p in paths]
     return _run(settings, deliveries, [], stop_on_mapping_error=True, replace=replace)
-
-
-def _record_rejected_files(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
-    """A file not loaded as a whole stays visible (one row per file, refreshed; retried on the next load)."""
-    for f in report.files:
-        if f.status in ("rejected", "ignored"):
-            con.execute("delete from meta.file_rejects where file_name = ? and source = ?", [f.file, f.source])
-            con.execute("insert into meta.file_rejects values (?, ?, ?, ?)",
-                        [f.file, f.source, f.reason, _utc_now()])

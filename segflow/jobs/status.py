@@ -28,12 +28,34 @@ def summary(settings: Settings | None = None) -> dict:
                 "coalesce(sum(rows_rejected), 0) from meta.load_manifest").fetchone()
             out["load"] = {"files": files, "rows_in_files": rows_in, "rows_loaded": loaded,
                            "rows_rejected_at_load": rejected}
+            unbalanced = con.execute(
+                "select source || '/' || file_name, rows_in_file, rows_loaded, rows_rejected from meta.load_manifest "
+                "where rows_in_file is distinct from rows_loaded + rows_rejected order by load_seq").fetchall()
+            out["load"]["unbalanced_files"] = [
+                f"{name}: {counted if counted is not None else 'uncounted'} records in the file, {loaded} loaded + "
+                f"{rejected} rejected" for name, counted, loaded, rejected in unbalanced]
+            out["load"]["damaged_files"] = [f"{name}: {damage}" for name, damage in con.execute(
+                "select source || '/' || file_name, damage from meta.load_manifest where damage is not null "
+                "order by load_seq").fetchall()]
+        if table_exists(con, "meta", "landing_entries"):
+            out["landing"] = dict(con.execute(
+                "select status, count(*) from meta.landing_entries group by 1 order by 1").fetchall())
+            out["landing_problems"] = [
+                f"{status}: {path}: {reason}" for status, path, reason in con.execute(
+                    "select status, entry_path, reason from meta.landing_entries "
+                    "where status in ('rejected', 'ignored', 'pending') order by status, entry_path").fetchall()]
         if table_exists(con, "marts", "fct_load_audit"):
             staged, quarantined, duplicates, unbalanced = con.execute(
                 "select sum(rows_staged), sum(rows_quarantined), sum(rows_duplicate), "
                 "count(distinct case when not is_balanced then load_id end) from marts.fct_load_audit").fetchone()
             out["staging"] = {"rows_staged": int(staged or 0), "rows_quarantined": int(quarantined or 0),
                               "rows_duplicate": int(duplicates or 0), "unbalanced_files": int(unbalanced or 0)}
+            has_conflicts = con.execute(
+                "select count(*) from information_schema.columns where table_schema = 'marts' "
+                "and table_name = 'fct_load_audit' and column_name = 'rows_conflicting'").fetchall()[0][0]
+            if has_conflicts:  # a mart built before the column existed has none until its next build
+                out["staging"]["rows_conflicting"] = int(con.execute(
+                    "select coalesce(sum(rows_conflicting), 0) from marts.fct_load_audit").fetchall()[0][0])
             out["staging"]["quarantine_reasons"] = dict(con.execute(
                 "select quarantine_reason, count(*) from staging.stg_raw__events_quarantine group by 1 "
                 "order by 2 desc").fetchall())
@@ -125,12 +147,26 @@ def format_summary(data: dict) -> str:
         lines.append(f"  loaded to raw    {load['rows_loaded']:>10,}")
         lines.append(f"  rejected at load {load['rows_rejected_at_load']:>10,}  (unparseable lines, kept in "
                      "meta.load_rejects)")
+        if load.get("unbalanced_files"):
+            lines.append(f"  load accounting  {len(load['unbalanced_files'])} files do NOT balance:")
+            lines += [f"    {u}" for u in load["unbalanced_files"]]
+        else:
+            lines.append("  load accounting  balanced: in every file, records counted = loaded + rejected")
+        lines += [f"  damaged          {d}" for d in load.get("damaged_files", [])]
+    landing = data.get("landing")
+    if landing:
+        lines.append("landing entries    " + ", ".join(f"{n} {status}" for status, n in landing.items())
+                     + " (meta.landing_entries)")
+        lines += [f"  {p}" for p in data.get("landing_problems", [])[:20]]
     staging = data.get("staging")
     if staging:
         lines.append(f"  staged           {staging['rows_staged']:>10,}")
         lines.append(f"  quarantined      {staging['rows_quarantined']:>10,}  "
                      + ", ".join(f"{k} {v}" for k, v in staging["quarantine_reasons"].items()))
         lines.append(f"  duplicates       {staging.get('rows_duplicate', 0):>10,}  (exact re-deliveries, dropped)")
+        if "rows_conflicting" in staging:
+            lines.append(f"  conflicts        {staging['rows_conflicting']:>10,}  (an event id re-delivered with other "
+                         "content: quarantined, the first delivery kept)")
         lines.append("  accounting       " + ("balanced: every row staged, quarantined or a counted duplicate"
                                             if staging["unbalanced_files"] == 0
                                             else f"{staging['unbalanced_files']} files do NOT balance"))

@@ -63,6 +63,13 @@ STREAM_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 STREAMS = tuple(STREAM_COLUMNS)
 
+# Personal data among the canonical columns: redacted in meta.load_rejects (segflow.redaction) and removed from
+# raw after SEGFLOW_PII_RETENTION_DAYS (segflow purge-pii). Staging turns the PSEUDONYMIZED ones into a keyed
+# pseudonym; a purge keeps that pseudonym beside the row (raw.<stream>._<column>_pseudonym, see
+# pseudonym_columns) so staging gives a purged row the same pseudonym as before.
+PII_COLUMNS = frozenset({"email"})
+PSEUDONYMIZED_COLUMNS = ("email",)
+
 # the columns a row of each stream cannot do without (a mapping must provide or derive them)
 REQUIRED: dict[str, tuple[str, ...]] = {
     **{stream: ("event_id", "event_type", "occurred_at") for stream in EVENT_STREAMS},
@@ -106,6 +113,11 @@ FEATURE_NEEDS: dict[str, tuple[str, ...]] = {
 
 def columns(stream: str) -> tuple[str, ...]:
     return STREAM_COLUMNS[stream]
+
+
+def pseudonym_columns(stream: str) -> tuple[str, ...]:
+    """The raw table's columns that keep the pseudonym of a purged PII value (after the canonical columns)."""
+    return tuple(f"_{c}_pseudonym" for c in PSEUDONYMIZED_COLUMNS if c in STREAM_COLUMNS[stream])
 
 
 def is_event_stream(stream: str) -> bool:

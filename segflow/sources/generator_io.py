@@ -85,6 +85,10 @@ class DayFiles:
     def path(self, day: date) -> Path:
         return self.folder / f"{self.prefix}_{day.isoformat()}.{self.fmt}"
 
+    def _partial(self, day: date) -> Path:
+        """Where a file is written until it is complete: a hidden name the loader never reads."""
+        return self.folder / f".{self.path(day).name}.partial"
+
     def write(self, day: date, row: dict[str, str | None], broken: bool = False) -> None:
         if self.fmt == "parquet":
             self._write_parquet(day, row)
@@ -107,7 +111,7 @@ class DayFiles:
 
     def _open_text(self, day: date) -> tuple[IO[str], Any]:
         self.days.add(day)
-        fh = open(self.path(day), "w", newline="" if self.fmt == "csv" else None,
+        fh = open(self._partial(day), "w", newline="" if self.fmt == "csv" else None,
                   buffering=TEXT_BUFFER_BYTES)
         writer = None
         if self.fmt == "csv":
@@ -145,7 +149,7 @@ class DayFiles:
         table = pa.table([pa.array(col, type=pa.string()) for col in columns], schema=schema)
         writer = self._parquet.get(day)
         if writer is None:
-            writer = self._parquet[day] = pq.ParquetWriter(self.path(day), schema)
+            writer = self._parquet[day] = pq.ParquetWriter(self._partial(day), schema)
         writer.write_table(table, row_group_size=len(table))
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -161,6 +165,12 @@ class DayFiles:
                 writer.close()
             self._text.clear()
             self._parquet.clear()
+        # the producer contract (docs/data-contract.md): complete files appear under their name at once, and a
+        # <name>.ready marker says they are complete, so the loader takes them without waiting for them to age
+        for day in sorted(self.days):
+            if self._partial(day).exists():
+                self._partial(day).replace(self.path(day))
+                self.path(day).with_name(self.path(day).name + ".ready").touch()
 
     def __enter__(self) -> DayFiles:
         return self

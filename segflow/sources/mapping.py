@@ -110,6 +110,10 @@ class Mapping(BaseModel):
     columns: dict[str, str | ColumnSpec] = Field(default_factory=dict)
     event_id: EventIdSpec | None = None
     file_pattern: str = Field("*", description="Glob of the files this mapping reads in a landing folder.")
+    pii: list[str] = Field(
+        default_factory=list, description="Source columns (or JSON keys) holding personal data besides the one "
+        "mapped to email, e.g. phone, address, date of birth. Only canonical columns are stored; these are also "
+        "replaced by <redacted> in the copy of a rejected line kept in meta.load_rejects.")
 
     @field_validator("timezone")
     @classmethod
@@ -177,7 +181,8 @@ class Mapping(BaseModel):
         return names
 
     def checksum(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        # without an empty `pii` list: a mapping's checksum stays what it was before that field existed
+        return hashlib.sha256(self.model_dump_json(exclude={"pii"} if not self.pii else None).encode()).hexdigest()[:16]
 
 
 def json_schema() -> dict:

@@ -28,7 +28,9 @@ for dag_id, dag in bag.dags.items():
         "schedule_assets": sorted(a.uri for a in getattr(condition, "objects", []) or []) if condition else [],
         "catchup": dag.catchup,
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
-                              "outlets": [o.uri for o in t.outlets], "downstream": sorted(t.downstream_task_ids)}
+                              "outlets": [o.uri for o in t.outlets], "downstream": sorted(t.downstream_task_ids),
+                              "trigger_rule": str(t.trigger_rule.value if hasattr(t.trigger_rule, "value")
+                                                  else t.trigger_rule)}
                   for t in dag.tasks},
     }
 print(json.dumps(out))

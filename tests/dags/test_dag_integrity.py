@@ -70,8 +70,15 @@ def test_weekly_dag_is_scheduled_on_the_asset_the_elt_emits(parsed):
 def test_elt_order_gate_before_week_close(parsed):
     tasks = parsed["dags"]["segflow_elt"]["tasks"]
     assert tasks["load_raw"]["downstream"] == ["dbt_build"]
-    assert tasks["dbt_build"]["downstream"] == ["quality_gate"]
+    assert tasks["dbt_build"]["downstream"] == ["purge_raw_pii", "quality_gate"]
     assert tasks["quality_gate"]["downstream"] == ["is_week_end"]
     assert tasks["is_week_end"]["downstream"] == ["close_week"]
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
     assert weekly["check_drift"]["downstream"] == ["publish"]
+
+
+def test_raw_pii_is_purged_after_every_build_whatever_its_outcome(parsed):
+    tasks = parsed["dags"]["segflow_elt"]["tasks"]
+    assert tasks["purge_raw_pii"]["downstream"] == []
+    assert tasks["purge_raw_pii"]["trigger_rule"] == "all_done"
+    assert tasks["purge_raw_pii"]["pool"] == WAREHOUSE_POOL

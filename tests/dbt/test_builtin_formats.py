@@ -356,4 +356,4 @@ def test_bad_mapping_fails_before_writing(tmp_path, change, message):
     assert q(settings, "select count(*) from raw.orders") == [(0,)]
     assert q(settings, "select count(*) from meta.load_manifest where file_name = ?", [csv_file.name]) == [(0,)]
     assert q(settings, "select count(*) from meta.load_outputs") == [(0,)]
-    assert q(settings, "select file_name from meta.file_rejects") == [(csv_file.name,)]
+    assert q(settings, "select entry_name, status from meta.landing_entries") == [(csv_file.name, "rejected")]

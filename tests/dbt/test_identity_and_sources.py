@@ -8,11 +8,14 @@ as of 2025-01-04), and an orders-only feed built under each consent policy.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import shutil
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from tests_support import TEST_PII_KEY
 
 from segflow.jobs.build import build
 from segflow.jobs.load import load_landing
@@ -256,6 +259,9 @@ def test_later_identical_delivery_is_a_duplicate_and_different_one_a_conflict(id
     assert query(identity_home, "select event_id, event_type, price, _source_file from staging.stg_raw__events "
                                 "where event_id in ('E100', 'E101') order by 1") == [
         ("E100", "page_view", None, "events_2025-01-02.csv"), ("E101", "page_view", None, "events_2025-01-02.csv")]
+    # the load audit counts the conflict for the file that carried it
+    assert query(identity_home, "select file_name, rows_conflicting from marts.fct_load_audit "
+                                "where stream = 'events' and rows_conflicting > 0") == [("events_2025-01-03.csv", 1)]
 
 
 @pytest.mark.parametrize("home, tree", [("identity_home", IDENTITY_TREE), ("orders_home", ORDERS_TREE)])
@@ -290,7 +296,8 @@ def test_an_export_identified_only_by_email_gets_pseudonymous_customers(tmp_path
     lee = [c for c in customers if c != "C900"]
     # Kim's two orders (e-mail in any case, padded) join her profile's customer id; Lee has no profile
     assert customers["C900"] == 2 and len(lee) == 1 and customers[lee[0]] == 1
-    assert lee[0].startswith("email:") and len(lee[0]) == len("email:") + 32
+    # the keyed pseudonym (HMAC-SHA-256 of the lower-cased address under the suite's key)
+    assert lee[0] == "email:" + hmac.new(TEST_PII_KEY.encode(), b"lee@example.org", hashlib.sha256).hexdigest()
     # no plain address reaches any table past raw
     with connect(settings, read_only=True) as con:
         tables = con.execute("select table_schema || '.' || table_name from information_schema.tables "
@@ -314,3 +321,28 @@ def test_a_build_where_every_event_is_quarantined_says_so(tmp_path):
         build(settings)  # no as-of: the run's bound comes from the (absent) staged events
     assert "No event passed staging: every loaded event row was quarantined (invalid_number 2)" in str(err.value)
     assert "--replace" in str(err.value)
+
+
+AMOUNT_HEADER = ("event_id", "event_type", "occurred_at", "user_id", "quantity", "price", "revenue", "currency",
+                 "order_id")
+AMOUNTS = [
+    # (row, expected quarantine reason or None): amounts are exact or quarantined, never rounded
+    (("P1", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "0.001", "", "EUR", "O1"), "price_precision"),
+    (("P2", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "2.550", "", "EUR", "O2"), None),  # trailing zero: exact
+    (("P3", "purchase", "2025-01-02T10:00:00Z", "U1", "2", "100.5", "", "JPY", "O3"), "price_precision"),
+    (("P4", "purchase", "2025-01-02T10:00:00Z", "U1", "2", "100", "", "jpy", "O4"), None),  # upper-cased
+    (("P5", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "1.234", "", "KWD", "O5"), "price_precision"),
+    (("P6", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "1.005", "", "XYZ", "O6"), "price_precision"),
+    (("P7", "purchase", "2025-01-02T10:00:00Z", "U1", "1", "9.99", "", "", "O7"), None),  # no currency: 2 decimals
+    (("P8", "purchase", "2025-01-02T10:00:00Z", "U1", "3", "5.10", "15.301", "USD", "O8"), "price_precision"),
+    (("P9", "purchase", "2025-01-02T10:00:00Z", "U1", "1.5", "2.00", "", "USD", "O9"), "invalid_number"),
+]
+
+
+def test_amounts_beyond_the_currency_minor_unit_are_quarantined_not_rounded(tmp_path):
+    settings = built(tmp_path / "home", {"orders/orders_2025-01-02.csv": (AMOUNT_HEADER, [r for r, _ in AMOUNTS])},
+                     consent_policy="collected_under_consent")
+    reasons = dict(query(settings, "select event_id, quarantine_reason from staging.stg_raw__events_quarantine"))
+    assert reasons == {row[0]: reason for row, reason in AMOUNTS if reason}
+    staged = dict(query(settings, "select event_id, price from staging.stg_raw__events"))
+    assert staged == {"P2": Decimal("2.55"), "P4": Decimal("100.00"), "P7": Decimal("9.99")}

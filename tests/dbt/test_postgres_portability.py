@@ -49,6 +49,9 @@ COMPARED = {
                                        "sum(repeat_revenue), round(cast(sum(monetary_value) as numeric), 2), "
                                        "round(cast(sum(t_weeks) as numeric), 2), max(observation_end_date) from {t}",
     "staging.stg_raw__events_quarantine": "select count(*) from {t}",
+    # the same keyed pseudonyms on both engines (HMAC-SHA-256 from the key segflow passes outside SQL)
+    "staging.stg_raw__customers": "select count(*), count(email_hash), count(distinct email_hash), min(email_hash), "
+                                  "max(email_hash) from {t}",
     "intermediate.int_identity_graph": "select count(*), count(distinct customer_id) from {t}",
     "marts.fct_funnel_sessions": "select count(*), sum(furthest_step_number), count(*) filter (where is_converted), "
                                  "round(cast(sum(seconds_to_convert) as numeric), 2) from {t}",

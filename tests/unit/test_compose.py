@@ -362,14 +362,114 @@ def test_every_compose_variable_is_documented_in_env_example(compose, env_exampl
     assert not set(env_example) - used, f"unused in docker-compose.yml: {sorted(set(env_example) - used)}"
 
 
-def test_env_example_values_work(env_example):
-    for key, value in env_example.items():
-        assert value, f"{key} is empty in .env.example: `docker compose up` would refuse to start"
+SECRET_VARS = {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
+               "SEGFLOW_PII_KEY", "SEGFLOW_ADMIN_PASSWORD", "SEGFLOW_VIEWER_PASSWORD"}
+
+
+def secrets_checker():
+    sys.path.insert(0, str(DOCKER_DIR))
+    sys.dont_write_bytecode, saved = True, sys.dont_write_bytecode  # no __pycache__ inside docker/
+    try:
+        import check_secrets
+    finally:
+        sys.path.remove(str(DOCKER_DIR))
+        sys.dont_write_bytecode = saved
+    return check_secrets
+
+
+def run_checker(services, values: dict[str, str]) -> subprocess.CompletedProcess:
+    """docker/check_secrets.py with airflow-init's environment as compose would build it from ``values``."""
+    env = {key: interpolate(value, values) for key, value in env_of(services["airflow-init"]).items()}
+    env["PATH"] = os.environ.get("PATH", "")
+    return subprocess.run([sys.executable, str(DOCKER_DIR / "check_secrets.py")], env=env, capture_output=True,
+                          text=True, check=False)
+
+
+def good_secrets(env_example: dict[str, str]) -> dict[str, str]:
+    import secrets
+
     from cryptography.fernet import Fernet
 
-    Fernet(env_example["AIRFLOW_FERNET_KEY"].encode())  # raises on a malformed key, as Airflow would
+    values = dict(env_example)
+    values.update({name: secrets.token_urlsafe(32) for name in SECRET_VARS})
+    values["AIRFLOW_FERNET_KEY"] = Fernet.generate_key().decode()
+    values["SEGFLOW_PII_KEY"] = secrets.token_hex(32)
+    return values
+
+
+def test_env_example_ships_placeholders_only(env_example):
+    for key, value in env_example.items():
+        # empty would make compose itself refuse (${VAR:?}) before init could say what to do
+        assert value, f"{key} is empty in .env.example"
+    assert SECRET_VARS <= set(env_example)
+    for name in SECRET_VARS:
+        assert "change-me" in env_example[name].lower(), f"{name} must be a placeholder, not a usable secret"
     assert re.fullmatch(r"[A-Za-z0-9._-]+", env_example["POSTGRES_PASSWORD"]), "must be URL-safe"
-    assert "change" in ENV_EXAMPLE.read_text().lower()
+
+
+def test_init_checks_the_secrets_before_anything_else():
+    commands = [shlex.split(line) for line in init_script().read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith(("#", "echo", ":", "here=", "set "))]
+    assert commands[0][:1] == ["python"] and commands[0][1].endswith("check_secrets.py"), commands[0]
+    assert commands.index(["airflow", "db", "migrate"]) > 0
+
+
+def test_init_refuses_every_placeholder_of_env_example_by_name(services, env_example):
+    run = run_checker(services, env_example)
+    assert run.returncode == 1
+    refused = set(re.findall(r"refusing to start: (\w+) in \.env is still the placeholder", run.stderr))
+    assert refused == SECRET_VARS, run.stderr
+    assert "secrets.token_hex(32)" in run.stderr and "Fernet.generate_key()" in run.stderr
+
+
+def test_init_accepts_generated_secrets_and_refuses_published_or_weak_ones(services, env_example):
+    good = good_secrets(env_example)
+    run = run_checker(services, good)
+    assert run.returncode == 0, run.stderr
+    for name, bad, why in (("AIRFLOW_FERNET_KEY", "2ZgiVMvmwZ8Yq7CNz2Sg5cbkTzCQrDHfnNrZCo3TKBc=", "published"),
+                           ("AIRFLOW_FERNET_KEY", "x" * 44, "not a Fernet key"),
+                           ("POSTGRES_PASSWORD", "airflow", "published"),
+                           ("SEGFLOW_PII_KEY", "short-key", "characters long"),
+                           ("SEGFLOW_ADMIN_PASSWORD", "Change-Me-please-soon", "placeholder")):
+        run = run_checker(services, {**good, name: bad})
+        assert run.returncode == 1
+        assert f"{name} in .env" in run.stderr and why in run.stderr, run.stderr
+        assert bad not in run.stderr or why == "published", "the checker must not print a secret it refuses"
+
+
+def test_checker_rules_match_segflow(services):
+    from segflow.privacy import MIN_KEY_LENGTH, PLACEHOLDER_MARK
+
+    checker = secrets_checker()
+    assert (checker.PLACEHOLDER_MARK, checker.MIN_KEY_LENGTH) == (PLACEHOLDER_MARK, MIN_KEY_LENGTH)
+    # every secret it checks reaches airflow-init, so none is checked against an empty value by mistake
+    init_env = env_of(services["airflow-init"])
+    assert {seen_as for seen_as, _, _ in checker.SECRETS.values()} <= set(init_env)
+
+
+def test_only_init_and_the_worker_see_the_pii_key(services):
+    having = {name for name in AIRFLOW_SERVICES if "SEGFLOW_PII_KEY" in env_of(services[name])}
+    assert having == {"airflow-init", "airflow-worker"}
+    for name in having:
+        (ref,) = VAR_REF.findall(env_of(services[name])["SEGFLOW_PII_KEY"])
+        assert ref[0] == "SEGFLOW_PII_KEY" and ref[1] == ":?", "no default for a secret"
+
+
+def test_postgres_refuses_its_placeholder_password_before_creating_the_volume(services, env_example):
+    sh = shutil.which("sh")
+    if sh is None:
+        pytest.skip("sh not found")
+    entrypoint = services["postgres"]["entrypoint"]
+    assert entrypoint[:2] == ["/bin/sh", "-c"]
+    script = entrypoint[2].replace("$$", "$")  # compose's escape for a literal $
+    for password, refused in ((env_example["POSTGRES_PASSWORD"], True), ("CHANGE-ME", True),
+                              (good_secrets(env_example)["POSTGRES_PASSWORD"], False)):
+        run = subprocess.run([sh, "-c", script], env={"POSTGRES_PASSWORD": password, "PATH": "/nonexistent"},
+                             capture_output=True, text=True, check=False)
+        if refused:
+            assert run.returncode == 1 and "POSTGRES_PASSWORD in .env is still the placeholder" in run.stderr
+        else:  # past the guard: it execs the image's entrypoint, which does not exist here
+            assert run.returncode == 127 and "docker-entrypoint.sh" in run.stderr, run.stderr
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from segflow.errors import InputError
+from segflow.errors import InputError, LoadFailed
 from segflow.jobs.load import (
     META_COLUMNS,
     Delivery,
@@ -108,8 +108,17 @@ def test_discover_orders_by_partition_and_reports_unusable_folders(tmp_path):
     ]
     assert {d.source: d.mapping.stream for d in found} == {"events": "events", "shop": "orders",
                                                           "customers": "customers"}
-    assert [(f.source, f.file, f.status) for f in unusable] == [("other", "events_2025-09-01.csv", "ignored")]
-    assert "neither a canonical stream" in unusable[0].reason and "_mapping.yml" in unusable[0].reason
+    # every other entry has a status and a reason (nothing disappears silently)
+    assert sorted((e.source, e.path.name, e.status) for e in unusable) == [
+        ("", ".trash", "ignored"),
+        ("events", ".hidden_2025-09-01.csv", "ignored"),
+        ("events", "subdir_2025-09-01", "ignored"),
+        ("other", "events_2025-09-01.csv", "ignored"),
+        ("shop", "_mapping.yml", "mapping"),
+    ]
+    other = next(e for e in unusable if e.source == "other")
+    assert "neither a canonical stream" in other.reason and "_mapping.yml" in other.reason
+    assert all(e.reason for e in unusable)
     until, _ = discover(landing, until=date(2025, 9, 2))
     assert [(d.source, d.path.name) for d in until] == [
         ("events", "undated.csv"), ("events", "events_2025-09-01.csv"), ("shop", "orders_2025-09-01.csv")]
@@ -123,7 +132,8 @@ def test_invalid_folder_mapping_rejects_its_files_with_the_reason(settings):
     (f,) = load_landing(settings).files
     assert f.status == "rejected"
     assert "columns" in f.reason and "order_no" in f.reason and "not canonical columns" in f.reason
-    assert _query(settings, "select file_name, source from meta.file_rejects") == [("orders_2025-01-01.csv", "shop")]
+    assert _query(settings, "select entry_name, source, status from meta.landing_entries order by 1") == [
+        ("_mapping.yml", "shop", "mapping"), ("orders_2025-01-01.csv", "shop", "rejected")]
 
 
 def test_missing_landing_dir_is_a_helpful_input_error(settings):
@@ -159,8 +169,9 @@ def test_each_format_loads_verbatim(settings, fmt):
 
     for source, columns in (("events", EVENT_COLUMNS), ("customers", CUSTOMER_COLUMNS)):
         types = _raw_columns(settings, source)
-        # every raw table has the meta columns and every canonical column of its stream, as text
-        assert list(types) == [*META_COLUMNS, *canonical.columns(source)]
+        # every raw table has the meta columns, every canonical column of its stream (text), then the columns a
+        # PII purge keeps pseudonyms in
+        assert list(types) == [*META_COLUMNS, *canonical.columns(source), *canonical.pseudonym_columns(source)]
         assert {types[c] for c in canonical.columns(source)} == {"VARCHAR"}
         assert set(columns) <= set(canonical.columns(source))
         for path in sorted((settings.landing_dir / source).glob(f"*.{fmt}")):
@@ -261,8 +272,8 @@ def test_a_known_unchanged_file_is_not_read_again_and_a_rewritten_one_is(setting
     import segflow.jobs.load as load_module
 
     hashed = []
-    real = load_module._sha256
-    monkeypatch.setattr(load_module, "_sha256", lambda path: hashed.append(path.name) or real(path))
+    real = load_module.file_checksum
+    monkeypatch.setattr(load_module, "file_checksum", lambda path: hashed.append(path.name) or real(path))
     second = load_landing(settings)
     assert hashed == [] and {f.status for f in second.files} == {"skipped"}
 
@@ -303,7 +314,7 @@ def test_columns_outside_the_canonical_schema_are_not_stored_and_are_listed(sett
     result = load_landing(settings)
     assert [f.status for f in result.files] == ["loaded"] * 2
     assert [f.columns_dropped for f in result.files] == [[], ["coupon_code", "ssn"]]
-    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS]
+    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS, *canonical.pseudonym_columns("events")]
     assert _query(settings, "select event_id, price from raw.events order by event_id") == [
         ("e1", "1.00"), ("e2", "2.00"), ("e3", "3.00")]
     assert _query(settings, "select columns_dropped from meta.load_manifest order by load_seq") == [
@@ -363,15 +374,17 @@ def test_unsupported_extension_is_rejected_and_recorded(settings):
     assert "unsupported file type .txt" in rejected.reason
     assert all(ext in rejected.reason for ext in (".csv", ".jsonl", ".parquet"))
     assert status["events_2025-01-02.csv"].status == "loaded"
-    assert _query(settings, "select file_name, source, reason from meta.file_rejects") == [
-        ("events_2025-01-01.txt", "events", rejected.reason)]
+    assert _query(settings, "select entry_name, source, status, reason from meta.landing_entries order by 1") == [
+        ("events_2025-01-01.txt", "events", "rejected", rejected.reason),
+        ("events_2025-01-02.csv", "events", "loaded", None)]
     assert _query(settings, "select file_name from meta.load_manifest") == [("events_2025-01-02.csv",)]
     assert _query(settings, "select event_id from raw.events") == [("e2",)]
     # it is retried on the next load and stays recorded once; the good file is skipped
     again = load_landing(settings)
     assert {f.file: f.status for f in again.files} == {"events_2025-01-01.txt": "rejected",
                                                         "events_2025-01-02.csv": "skipped"}
-    assert _query(settings, "select count(*) from meta.file_rejects")[0][0] == 1
+    assert _query(settings, "select entry_name, status from meta.landing_entries order by 1") == [
+        ("events_2025-01-01.txt", "rejected"), ("events_2025-01-02.csv", "skipped")]
 
 
 def test_failed_file_rolls_back_raw_rows_and_rejects(settings):
@@ -388,9 +401,9 @@ def test_failed_file_rolls_back_raw_rows_and_rejects(settings):
                     "checksum, file_format, rows_in_file, rows_loaded, rows_rejected, loaded_at) values "
                     "(?, 1, 'events', 'events', 'other.csv', 'other.csv', 'x', 'csv', 0, 0, 0, now())",
                     [f"events:{checksum[:16]}"])
-        result = load_file(con, delivery)
-        assert result.status == "rejected"
-        assert result.reason.startswith("file not loaded:")
+        # not the file's fault: the run stops loudly instead of filing the file as bad
+        with pytest.raises(LoadFailed, match="not the file's content"):
+            load_file(con, delivery)
         assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
         assert con.execute("select count(*) from meta.load_rejects").fetchone()[0] == 0
         assert con.execute("select count(*) from meta.load_outputs").fetchone()[0] == 0
@@ -408,14 +421,18 @@ def test_until_loads_only_partitions_strictly_before(settings):
     report = _generate(settings)
     cut = date(2025, 9, 5)
     first = load_landing(settings, until=cut)
-    expected = {p.name for p in settings.landing_dir.rglob("*") if p.is_file() and partition_date(p) < cut}
-    assert {f.file for f in first.files} == expected
+    expected = {p.name for p in settings.landing_dir.rglob("*")
+                if p.is_file() and partition_date(p) < cut and p.suffix != ".ready"}
+    assert {f.file for f in first.files if f.status == "loaded"} == expected
     assert {partition_date(Path(name)) for name in expected} == {date(2025, 9, d) for d in range(1, 5)}
-    assert all(f.status == "loaded" for f in first.files)
+    # the later partitions are listed as deferred, with the reason, and not loaded
+    later = [f for f in first.files if f.file not in expected]
+    assert later and all(f.status == "deferred" and "not before this run's as-of 2025-09-05" in f.reason
+                         for f in later)
     assert _query(settings, "select max(partition_date) from meta.load_manifest")[0][0] == date(2025, 9, 4)
 
     rest = load_landing(settings)
-    assert rest.count("loaded") == report.files - len(first.files) > 0
+    assert rest.count("loaded") == report.files - len(expected) > 0
     assert all(f.status == "skipped" for f in rest.files if partition_date(Path(f.file)) < cut)
     assert first.rows_loaded + rest.rows_loaded + first.rows_rejected + rest.rows_rejected == (
         report.events_delivered + report.customers)
@@ -448,7 +465,7 @@ def test_empty_csv_loads_nothing_and_changes_no_table(settings):
     (events / "events_2025-01-02.csv").write_bytes(b"")
     result = load_landing(settings)
     assert [(f.status, f.rows_in_file) for f in result.files] == [("loaded", 1), ("loaded", 0)]
-    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS]
+    assert list(_raw_columns(settings)) == [*META_COLUMNS, *canonical.EVENT_COLUMNS, *canonical.pseudonym_columns("events")]
 
 
 def test_jsonl_with_only_invalid_lines_keeps_them_as_rejects(settings):

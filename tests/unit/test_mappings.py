@@ -102,7 +102,8 @@ def test_a_landing_folder_mapping_is_used_by_scheduled_loads(settings):
     _write(folder / "_README.txt", "underscore files are configuration, never loaded")
     result = load_landing(settings)
     assert [(f.source, f.file, f.status) for f in result.files] == [
-        ("shop", "notes.md", "rejected"), ("shop", "orders_2010-12-01.csv", "loaded")]
+        ("shop", "_README.txt", "ignored"), ("shop", "notes.md", "rejected"), ("shop", "orders_2010-12-01.csv", "loaded")]
+    assert [(f.file, f.status) for f in result.config] == [("_mapping.yml", "mapping")]
     assert _rows(settings, "select count(*) from raw.orders") == [(5,)]
 
 

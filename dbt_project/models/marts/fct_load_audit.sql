@@ -52,6 +52,15 @@ quarantined as (
 
 ),
 
+conflicts as (
+
+    -- later deliveries of an event id with other content: quarantined (counted in rows_quarantined), never applied
+    select _load_id, _stream as stream, count(*) as row_count from {{ ref('stg_raw__events_quarantine') }}
+    where quarantine_reason = 'conflicting_duplicate'
+    group by _load_id, _stream
+
+),
+
 duplicates as (
 
     select _load_id, _stream as stream, count(*) as row_count from {{ ref('stg_raw__events_duplicates') }}
@@ -84,6 +93,7 @@ per_stream as (
         coalesce(staged.row_count, 0) as rows_staged,
         coalesce(quarantined.row_count, 0) as rows_quarantined,
         coalesce(duplicates.row_count, 0) as rows_duplicate,
+        coalesce(conflicts.row_count, 0) as rows_conflicting,
         manifest.partition_date,
         manifest.loaded_at
     from load_streams
@@ -99,6 +109,8 @@ per_stream as (
         on load_streams.load_id = quarantined._load_id and load_streams.stream = quarantined.stream
     left join duplicates
         on load_streams.load_id = duplicates._load_id and load_streams.stream = duplicates.stream
+    left join conflicts
+        on load_streams.load_id = conflicts._load_id and load_streams.stream = conflicts.stream
 
 )
 
@@ -114,6 +126,7 @@ select
     rows_staged,
     rows_quarantined,
     rows_duplicate,
+    rows_conflicting,
     rows_in_raw = rows_written and rows_in_raw = rows_staged + rows_quarantined + rows_duplicate as is_balanced,
     partition_date,
     loaded_at

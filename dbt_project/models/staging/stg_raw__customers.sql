@@ -1,5 +1,7 @@
 -- One row per valid delivered customer profile version (int_customer_profiles picks the one valid as of
--- the build). E-mail is pseudonymized here: the address itself never leaves staging.
+-- the build). E-mail is pseudonymized here: the address itself never leaves staging. A table, not a view: the
+-- PII key exists only inside a segflow build (segflow_pseudonymize), so the pseudonyms are stored.
+{{ config(materialized='table') }}
 with
 
 source as (
@@ -18,7 +20,7 @@ typed as (
 
     select
         {{ clean_text('source.customer_id') }} as customer_id,
-        {{ pseudonymize(clean_text('source.email')) }} as email_hash,
+        {{ pseudonymize(clean_text('source.email'), purged='source._email_pseudonym') }} as email_hash,
         upper({{ clean_text('source.country') }}) as country,
         {{ clean_text('source.age_band') }} as age_band,
         {{ to_boolean('source.consent_marketing') }} as has_marketing_consent,

@@ -48,6 +48,12 @@ event_types as (
 
 ),
 
+currencies as (
+
+    select currency, minor_units from {{ ref('currencies') }}
+
+),
+
 texts as (
 
     select
@@ -58,7 +64,7 @@ texts as (
         {{ clean_text('source.anonymous_id') }} as anonymous_id,
         {{ clean_text('source.user_id') }} as user_id,
         -- pseudonymized at once: the address itself never leaves the raw layer
-        {{ pseudonymize(clean_text('source.email')) }} as email_hash,
+        {{ pseudonymize(clean_text('source.email'), purged='source._email_pseudonym') }} as email_hash,
         {{ clean_text('source.session_hint') }} as session_hint,
         lower({{ clean_text('source.channel') }}) as channel,
         {{ clean_text('source.page_url') }} as page_url,
@@ -85,7 +91,9 @@ texts as (
         source._source_file,
         source._source_row,
         manifest.load_seq as _load_seq,
-        manifest.loaded_at as _loaded_at
+        manifest.loaded_at as _loaded_at,
+        -- a NUL is never text (a corrupt block; PostgreSQL cannot store it): the row is not staged
+        {{ holds_nul(raw_event_columns(), 'source.') }} as has_nul
     from source
     left join manifest
         on source._load_id = manifest.load_id
@@ -103,6 +111,9 @@ typed as (
             then {{ try_cast('quantity_text', 'bigint') }} end as quantity_as_delivered,
         {{ try_cast('price_text', 'decimal(18, 2)') }} as price,
         {{ try_cast('revenue_text', 'decimal(18, 2)') }} as revenue_as_delivered,
+        -- the amounts as delivered, to find digits beyond the currency's minor unit (never rounded away)
+        {{ try_cast('price_text', 'decimal(38, 18)') }} as price_exact,
+        {{ try_cast('revenue_text', 'decimal(38, 18)') }} as revenue_exact,
         {{ parse_utc_timestamp('occurred_at_text') }} as occurred_at,
         {{ parse_utc_timestamp('received_at_text') }} as received_at_parsed
     from texts
@@ -126,6 +137,7 @@ classified as (
             else coalesce(typed.revenue_as_delivered, typed.quantity_as_delivered * typed.price)
         end as revenue,
         case
+            when typed.has_nul then 'invalid_text'
             when typed.event_id is null then 'missing_event_id'
             when event_types.event_type is null then 'unknown_event_type'
             when typed.occurred_at is null or (typed.received_at_text is not null and typed.received_at_parsed is null)
@@ -142,11 +154,17 @@ classified as (
                 then 'late_event'
             when typed.anonymous_id is null and typed.user_id is null and typed.email_hash is null
                 then 'missing_identity'
+            -- a JSON object or array where an id belongs ({"id": "u1"}): staging it would invent a customer
+            when {{ looks_like_json('typed.event_id') }} or {{ looks_like_json('typed.user_id') }}
+                or {{ looks_like_json('typed.anonymous_id') }} then 'invalid_identifier'
             when (typed.scroll_depth_text is not null and typed.scroll_depth is null)
                 or (typed.time_on_page_text is not null and typed.time_on_page_seconds is null)
                 or (typed.quantity_text is not null and typed.quantity_as_delivered is null)
                 or (typed.price_text is not null and typed.price is null)
                 or (typed.revenue_text is not null and typed.revenue_as_delivered is null) then 'invalid_number'
+            -- 0.001 of a currency with cents: never rounded to 0.00
+            when {{ beyond_minor_unit('typed.price_exact', 'currencies.minor_units') }}
+                or {{ beyond_minor_unit('typed.revenue_exact', 'currencies.minor_units') }} then 'price_precision'
             when (event_types.is_order_line or event_types.is_cart_event)
                 and typed.quantity_as_delivered <= 0 then 'non_positive_quantity'
             when event_types.is_cart_event and typed.quantity_as_delivered is null then 'non_positive_quantity'
@@ -162,6 +180,8 @@ classified as (
     from typed
     left join event_types
         on typed.event_type = event_types.event_type
+    left join currencies
+        on typed.currency = currencies.currency
 
 ),
 

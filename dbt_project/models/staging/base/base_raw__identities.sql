@@ -1,4 +1,6 @@
--- One row per raw identity statement (identify / alias), typed, with `quarantine_reason`.
+-- One row per raw identity statement (identify / alias), typed, with `quarantine_reason`. A table, not a view:
+-- the PII key exists only inside a segflow build (segflow_pseudonymize), so the pseudonyms are stored.
+{{ config(materialized='table') }}
 with
 
 source as (
@@ -15,7 +17,7 @@ typed as (
         {{ clean_text('user_id') }} as user_id,
         {{ clean_text('anonymous_id') }} as anonymous_id,
         {{ clean_text('previous_id') }} as previous_id,
-        {{ pseudonymize(clean_text('email')) }} as email_hash,
+        {{ pseudonymize(clean_text('email'), purged='_email_pseudonym') }} as email_hash,
         {{ parse_utc_timestamp(clean_text('occurred_at')) }} as occurred_at,
         {{ parse_utc_timestamp(clean_text('received_at')) }} as received_at_parsed,
         {{ clean_text('occurred_at') }} as occurred_at_text,
