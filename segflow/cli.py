@@ -264,7 +264,8 @@ def cmd_demo(args) -> None:
     print(f"""
 Where to look next
   report        {report}
-  data quality  {settings.artifacts_dir / 'data_quality'}  (one JSON per suite and week)
+  data quality  {(settings.artifacts_dir / 'data_docs' / 'index.html').as_uri()}  (GX Data Docs, works offline)
+                {settings.artifacts_dir / 'data_quality'}  (one JSON per suite and week; history: meta.dq_history)
   warehouse     {settings.warehouse_path}
                 (python: duckdb.connect(path, read_only=True); schemas raw, meta, staging, intermediate, marts, ml)
   exports       {settings.exports_dir / 'segments'}

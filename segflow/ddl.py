@@ -80,6 +80,40 @@ create table if not exists meta.dq_results (
     result_file varchar,
     validated_at timestamp not null
 );
+-- one row per data-quality gate run (segflow.jobs.dq_metrics): what the report, the UI and the next run's
+-- volume and distribution checks read; rates are shares (0..1), missing_pct a percentage
+create table if not exists meta.dq_history (
+    as_of timestamp not null,
+    success boolean not null,
+    checks_evaluated integer not null,
+    checks_passed integer not null,
+    checks_failed integer not null,
+    failures varchar,
+    window_days integer not null,
+    events_in_window bigint,
+    sessions_in_window bigint,
+    orders_in_window bigint,
+    hours_since_last_event double,
+    purchase_share double,
+    median_session_minutes double,
+    median_order_value double,
+    reference_as_of timestamp,
+    baseline_runs integer not null,
+    files_loaded bigint,
+    rows_delivered bigint,
+    rows_loaded bigint,
+    reject_rate double,
+    duplicate_rate double,
+    quarantine_rate double,
+    quarantine_by_reason varchar,
+    missing_pct double,
+    missing_by_field varchar,
+    outlier_rate double,
+    customers bigint,
+    max_load_seq bigint,
+    data_docs varchar,
+    validated_at timestamp not null
+);
 -- one row per raw table and PII column a `segflow purge-pii` emptied (rows_purged may be 0): the audit of the
 -- retention policy (SEGFLOW_PII_RETENTION_DAYS). key_id names the PII key the kept pseudonyms were made with.
 create table if not exists meta.pii_purges (
