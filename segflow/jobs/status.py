@@ -34,9 +34,13 @@ def summary(settings: Settings | None = None) -> dict:
             out["load"]["unbalanced_files"] = [
                 f"{name}: {counted if counted is not None else 'uncounted'} records in the file, {loaded} loaded + "
                 f"{rejected} rejected" for name, counted, loaded, rejected in unbalanced]
+            has_damage = con.execute(
+                "select count(*) from information_schema.columns where table_schema = 'meta' "
+                "and table_name = 'load_manifest' and column_name = 'damage'").fetchall()[0][0]
+            # a warehouse from before the column gets it from its next load (ensure_schema); status only reads
             out["load"]["damaged_files"] = [f"{name}: {damage}" for name, damage in con.execute(
                 "select source || '/' || file_name, damage from meta.load_manifest where damage is not null "
-                "order by load_seq").fetchall()]
+                "order by load_seq").fetchall()] if has_damage else []
         if table_exists(con, "meta", "landing_entries"):
             out["landing"] = dict(con.execute(
                 "select status, count(*) from meta.landing_entries group by 1 order by 1").fetchall())
