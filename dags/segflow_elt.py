@@ -7,8 +7,11 @@ For the interval `[data_interval_start, data_interval_end)`:
    (manifest by checksum) goes verbatim into `raw.*`; unparseable lines go to `meta.load_rejects`.
 2. **dbt_build** — `dbt build` as of `data_interval_end`: staging (typed + quarantine), intermediate
    (dedup, identity stitching, sessionization), marts; all dbt tests and unit tests.
-3. **quality_gate** — Great Expectations suites on staged events and customer features. A failure fails
-   the run: nothing downstream runs, the last published segments stay.
+3. **quality_gate** — Great Expectations suites on the run's loads, staged events, sessions, orders, customer
+   profiles and features, plus freshness, volume change vs the previous run and distributions learned from
+   history. A failure fails the run: nothing downstream runs, the last published segments stay, and an alert
+   is logged and sent to `SEGFLOW_ALERT_WEBHOOK_URL` if set. The log names the failed checks and links the
+   GX Data Docs (`$SEGFLOW_HOME/artifacts/data_docs/index.html`).
 4. **is_week_end → close_week** — on the run that closes a week (Monday 00:00 UTC by default) the
    `customer_features/weekly` asset is emitted, which triggers `segflow_segments_weekly`.
 5. **purge_raw_pii** — after the build, whatever its outcome: raw e-mail addresses of files loaded more than
@@ -30,7 +33,13 @@ import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule, dag, task
 
 from segflow.airflow_tasks import warehouse_task
-from segflow.orchestration import DEFAULT_ARGS, MARTS_URI, WEEKLY_FEATURES_URI, fail_fast_on_user_errors
+from segflow.orchestration import (
+    DEFAULT_ARGS,
+    MARTS_URI,
+    WEEKLY_FEATURES_URI,
+    alert_on_failure,
+    fail_fast_on_user_errors,
+)
 
 MARTS = Asset(MARTS_URI)
 WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
@@ -64,7 +73,7 @@ def segflow_elt():
 
         return build(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()
 
-    @warehouse_task(outlets=[MARTS])
+    @warehouse_task(outlets=[MARTS], on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def quality_gate(data_interval_end=None) -> dict:
         from segflow.jobs.segment import to_naive_utc

@@ -10,7 +10,8 @@ the run's logical date.
    with code version, data fingerprint, params and metrics.
 2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
 3. **publish** — exports the segments only if the week's data gate passed and the model met the quality
-   floor; otherwise the task fails and the last good export stays.
+   floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
+   `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from segflow.airflow_tasks import warehouse_task
-from segflow.orchestration import DEFAULT_ARGS, WEEKLY_FEATURES_URI, fail_fast_on_user_errors
+from segflow.orchestration import (
+    DEFAULT_ARGS,
+    WEEKLY_FEATURES_URI,
+    alert_on_failure,
+    fail_fast_on_user_errors,
+)
 
 WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
 
@@ -74,7 +80,7 @@ def segflow_segments_weekly():
                                                                  if f["verdict"] == "drift"])
         return {k: v for k, v in result.as_dict().items() if k != "features"}
 
-    @warehouse_task
+    @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def publish(as_of: str | None) -> dict:
         from datetime import datetime

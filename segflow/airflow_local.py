@@ -106,11 +106,14 @@ class DagRunOutcome:
 _FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+?), .*?state=(\w+)")
 
 
-def test_dag(dag_id: str, logical_date: str, settings: Settings | None = None) -> DagRunOutcome:
-    """Run one DAG run in-process with ``airflow dags test`` (recorded in the metadata DB, visible in the UI)."""
+def test_dag(dag_id: str, logical_date: str, settings: Settings | None = None, conf: dict | None = None
+             ) -> DagRunOutcome:
+    """Run one DAG run in-process with ``airflow dags test`` (recorded in the metadata DB, visible in the UI);
+    ``conf`` becomes the run's params."""
     settings = settings or get_settings()
     log = settings.artifacts_dir / "airflow" / f"{dag_id}_{logical_date}.log"
-    returncode, output = _airflow(["dags", "test", dag_id, logical_date], settings, log=log, check=False)
+    args = ["dags", "test", dag_id, logical_date, *(["--conf", json.dumps(conf)] if conf else [])]
+    returncode, output = _airflow(args, settings, log=log, check=False)
     states = [state for found_dag, state in _FINISHED.findall(output) if found_dag == dag_id]
     state = states[-1] if states else ("failed" if returncode else "unknown")
     return DagRunOutcome(dag_id=dag_id, logical_date=logical_date, state=state, log=str(log))

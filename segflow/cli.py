@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 
-from segflow.cli_help import BUILD_HELP, LOAD_HELP, MAPPING_HELP
+from segflow.cli_help import BUILD_HELP, ERASE_HELP, LOAD_HELP, MAPPING_HELP
 from segflow.errors import InputError, SegflowError
 from segflow.sources.canonical import STREAMS
 
@@ -173,6 +173,16 @@ def cmd_segment(args) -> None:
     _print(out)
 
 
+def cmd_erase(args) -> None:
+    from segflow.jobs.erase import erase
+
+    result = erase(customers=args.customer, emails=args.email, anonymous_ids=args.anonymous_id,
+                   reference=args.reference, dry_run=args.dry_run)
+    _print(result.as_dict())
+    if result.unchecked:
+        print(f"segflow: warning: could not check {', '.join(sorted(result.unchecked))}", file=sys.stderr)
+
+
 def cmd_purge_pii(args) -> None:
     from segflow.jobs.purge_pii import purge_pii
 
@@ -257,7 +267,8 @@ def cmd_demo(args) -> None:
     print(f"""
 Where to look next
   report        {report}
-  data quality  {settings.artifacts_dir / 'data_quality'}  (one JSON per suite and week)
+  data quality  {(settings.artifacts_dir / 'data_docs' / 'index.html').as_uri()}  (GX Data Docs, works offline)
+                {settings.artifacts_dir / 'data_quality'}  (one JSON per suite and week; history: meta.dq_history)
   warehouse     {settings.warehouse_path}
                 (python: duckdb.connect(path, read_only=True); schemas raw, meta, staging, intermediate, marts, ml)
   exports       {settings.exports_dir / 'segments'}
@@ -335,6 +346,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
     p.add_argument("--no-publish", action="store_true")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("erase", help="right to erasure: remove a person from the warehouse and exports",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=ERASE_HELP)
+    p.add_argument("--customer", action="append", default=[], metavar="ID", help="a user / customer id")
+    p.add_argument("--email", action="append", default=[], metavar="ADDRESS", help="an e-mail address")
+    p.add_argument("--anonymous-id", action="append", default=[], metavar="ID", help="a device / cookie id")
+    p.add_argument("--reference", help="the request's reference for the audit log (a ticket number; no personal "
+                                       "data)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be erased; change nothing")
+    p.set_defaults(func=cmd_erase)
+
 
     p = sub.add_parser(
         "purge-pii", help="remove raw e-mail addresses older than SEGFLOW_PII_RETENTION_DAYS (pseudonyms are kept)",

@@ -57,3 +57,28 @@ rebuild. segflow rebuilds everything by itself (and says why) on the first build
 finish, when --as-of moves backwards, when a setting that shapes the tables or the dbt project changed, and
 when a load was replaced; --full-refresh asks for it.
 """
+
+ERASE_HELP = """\
+Erase a person (right to erasure): every row of theirs in raw, staging, quarantine, the identity graph,
+the marts, feature snapshots and segment assignments, rejected lines that name them, and their rows in the
+export files; identifiers in artifacts (logs, dbt target, data-quality results) become [erased].
+
+Who
+  --customer ID        any user / customer id of the person: the identity graph of the last build finds the
+                       whole person (every merged account, device and e-mail pseudonym)
+  --email ADDRESS      an e-mail address (case-insensitive), e.g. for an e-mail-only customer
+  --anonymous-id ID    a device / cookie id: the person it belongs to, or the device's own activity
+Each option can be repeated; an identifier the warehouse does not know is an error and nothing is erased.
+
+Afterwards
+  * meta.erasure_log records who ran it, when, --reference, rows per table and file - never the ids.
+  * meta.erasure_list keeps keyed hashes (HMAC-SHA-256, the PII key SEGFLOW_PII_KEY) of the person's ids: a
+    re-delivered file is loaded without their rows (counted as erased in marts.fct_load_audit).
+  * The next `segflow build` is a full refresh (aggregates are recomputed without the person).
+  * Landing files are the producer's deliveries and are not modified: the output lists those that held
+    the person's rows, for the producer to act on.
+
+Example
+  segflow erase --customer C000143 --reference DSR-2025-0042 --dry-run   # what would be erased
+  segflow erase --customer C000143 --reference DSR-2025-0042
+"""

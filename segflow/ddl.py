@@ -80,6 +80,40 @@ create table if not exists meta.dq_results (
     result_file varchar,
     validated_at timestamp not null
 );
+-- one row per data-quality gate run (segflow.jobs.dq_metrics): what the report, the UI and the next run's
+-- volume and distribution checks read; rates are shares (0..1), missing_pct a percentage
+create table if not exists meta.dq_history (
+    as_of timestamp not null,
+    success boolean not null,
+    checks_evaluated integer not null,
+    checks_passed integer not null,
+    checks_failed integer not null,
+    failures varchar,
+    window_days integer not null,
+    events_in_window bigint,
+    sessions_in_window bigint,
+    orders_in_window bigint,
+    hours_since_last_event double,
+    purchase_share double,
+    median_session_minutes double,
+    median_order_value double,
+    reference_as_of timestamp,
+    baseline_runs integer not null,
+    files_loaded bigint,
+    rows_delivered bigint,
+    rows_loaded bigint,
+    reject_rate double,
+    duplicate_rate double,
+    quarantine_rate double,
+    quarantine_by_reason varchar,
+    missing_pct double,
+    missing_by_field varchar,
+    outlier_rate double,
+    customers bigint,
+    max_load_seq bigint,
+    data_docs varchar,
+    validated_at timestamp not null
+);
 -- one row per raw table and PII column a `segflow purge-pii` emptied (rows_purged may be 0): the audit of the
 -- retention policy (SEGFLOW_PII_RETENTION_DAYS). key_id names the PII key the kept pseudonyms were made with.
 create table if not exists meta.pii_purges (
@@ -138,6 +172,47 @@ create table if not exists ml.publications (
 """
 
 
+# Privacy bookkeeping (segflow.jobs.erase, segflow.jobs.consent, the loader's erasure filter). None of these
+# tables holds an erased identifier: the erasure list keeps keyed hashes (HMAC-SHA-256), the logs counts.
+_PRIVACY_DDL = """
+create table if not exists meta.erasure_log (
+    erasure_id varchar primary key,
+    action varchar not null,
+    requested_by varchar not null,
+    reference varchar,
+    subjects integer not null,
+    subject_digests varchar,
+    identifiers integer not null,
+    rows_erased bigint not null,
+    files_changed integer not null,
+    status varchar not null,
+    detail varchar,
+    started_at timestamp not null,
+    finished_at timestamp
+);
+create table if not exists meta.erasure_log_detail (
+    erasure_id varchar not null,
+    target_kind varchar not null,
+    target varchar not null,
+    rows_erased bigint not null
+);
+create table if not exists meta.erasure_list (
+    digest varchar not null,
+    identifier_kind varchar not null,
+    key_id varchar not null,
+    erasure_id varchar not null,
+    added_at timestamp not null
+);
+create table if not exists meta.erased_rows (
+    load_id varchar not null,
+    stream varchar not null,
+    rows_erased bigint not null,
+    erasure_id varchar,
+    erased_at timestamp not null
+);
+"""
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -168,6 +243,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     to it (null for the rows written before)."""
     con.execute(_META_DDL)
     con.execute(_ML_DDL)
+    con.execute(_PRIVACY_DDL)
     for table, column, kind in _ADDED_COLUMNS:
         if column not in _columns(con, "meta", table):
             con.execute(f"alter table meta.{table} add column {column} {kind}")

@@ -9,7 +9,7 @@ from datetime import timedelta
 from segflow.airflow_local import WAREHOUSE_POOL
 
 __all__ = ["WAREHOUSE_POOL", "MARTS_URI", "WEEKLY_FEATURES_URI", "DEFAULT_ARGS", "PII_KEY_VARIABLE",
-           "fail_fast_on_user_errors", "task_settings"]
+           "alert_on_failure", "fail_fast_on_user_errors", "task_settings"]
 
 MARTS_URI = "segflow://warehouse/marts"
 WEEKLY_FEATURES_URI = "segflow://warehouse/customer_features/weekly"
@@ -54,3 +54,11 @@ def fail_fast_on_user_errors(func: Callable) -> Callable:
             raise AirflowFailException(str(exc)) from None
 
     return wrapper
+
+
+def alert_on_failure(context) -> None:
+    """``on_failure_callback`` of the gate and the publication: log + the configured webhook (segflow.alerts,
+    imported when a task fails, not when the DAG file is parsed)."""
+    from segflow.alerts import on_failure
+
+    on_failure(context)

@@ -138,6 +138,44 @@ class Settings(BaseSettings):
         "rows plus every row that decides a strict check (each checked column's minimum and maximum, one row per "
         "value of a set-checked column, rows with nulls), so memory stays bounded whatever the history.")
 
+    # --- data-quality gate: freshness, volume, learned distributions, profiles, alerts ------------------
+    dq_window_days: int = Field(
+        7, ge=1, description="Window (days before the run's as-of) of the gate's run metrics: events, sessions and "
+        "orders in it, purchase share, median session length and order value. A whole week keeps the weekday "
+        "rhythm out of the run-to-run comparison.")
+    dq_max_staleness_hours: float = Field(
+        48, gt=0, description="Freshness: the newest staged event must have been received at most this many hours "
+        "before the run's as-of (not the wall clock).")
+    dq_max_volume_change: float = Field(
+        0.5, gt=0, description="Volume change vs the previous passing run: events, sessions and orders in the "
+        "window may move by at most this fraction (0.5 = from half to one and a half times).")
+    dq_distribution_tolerance: float = Field(
+        0.5, gt=0, description="Learned distributions: purchase share, median session minutes and median order "
+        "value must lie within this fraction of their median over earlier passing runs (the band widens to "
+        "3 median absolute deviations when the history is noisier than that). Catches breakage, not drift.")
+    dq_baseline_runs: int = Field(8, ge=1, description="Earlier passing runs that form the learned baseline.")
+    dq_min_rows_for_comparison: int = Field(
+        100, ge=1, description="A volume or distribution is compared only when it rests on at least this many "
+        "rows, now and in the reference run (smaller counts are noise).")
+    dq_max_reject_rate: float = Field(
+        0.05, ge=0, le=1, description="Largest share of the rows delivered since the previous gate run that may "
+        "be rejected at load.")
+    dq_max_quarantine_rate: float = Field(
+        0.05, ge=0, le=1, description="Largest share of the rows loaded since the previous gate run that staging "
+        "may quarantine.")
+    dq_outlier_iqr: float = Field(
+        3.0, gt=0, description="Outlier rate (data-quality history): a customer feature further than this many "
+        "interquartile ranges outside the quartiles counts as an outlier.")
+    dq_min_age: int = Field(13, ge=0, description="Youngest plausible customer age (profile age band).")
+    dq_max_age: int = Field(110, ge=1, description="Oldest plausible customer age (profile age band).")
+    dq_min_valid_profile_share: float = Field(
+        0.99, ge=0, le=1, description="Share of profile versions whose e-mail format and age band must be "
+        "plausible (a few typos pass; a broken column does not).")
+    alert_webhook_url: str = Field(
+        "", description="When set, a failed gate or publication POSTs a JSON alert here (Airflow "
+        "on_failure_callback); it is always logged. Empty = log only.")
+    alert_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of the alert webhook request.")
+
     # --- segmentation --------------------------------------------------------------------------------
     features: tuple[str, ...] = DEFAULT_FEATURES
     k_min: int = Field(3, ge=2)
@@ -208,6 +246,13 @@ class Settings(BaseSettings):
         k_min = info.data.get("k_min", 2)
         if value < k_min:
             raise ValueError(f"k_max ({value}) must be >= k_min ({k_min})")
+        return value
+
+    @field_validator("dq_max_age")
+    @classmethod
+    def _age_range(cls, value: int, info) -> int:
+        if value < info.data.get("dq_min_age", 0):
+            raise ValueError(f"dq_max_age ({value}) must be >= dq_min_age ({info.data.get('dq_min_age')})")
         return value
 
     # --- derived paths (never configured separately, so one home is always self-consistent) ---------

@@ -38,3 +38,45 @@ def table_fingerprint(con, table: str) -> tuple[int, str]:
         f"select count(*), coalesce(sum(hash(t)), 0)::varchar from (select {projection} from {table}) t"
     ).fetchone()
     return count, digest
+
+
+# --- privacy tests: does anything still name a person? ---------------------------------------------------------
+
+def identifier_pattern(values) -> str:
+    """Regex (DuckDB and Python, applied to lower-cased text) matching any of ``values`` as a whole token."""
+    import re
+
+    alternatives = "|".join(re.escape(v.lower()) for v in sorted(set(values), key=len, reverse=True))
+    return f"(^|[^a-z0-9_.@+-])({alternatives})($|[^a-z0-9_.@+-])"
+
+
+def relations(con, views: bool = True) -> dict[str, list[str]]:
+    """Every table (and view) of the DuckDB file -> its varchar columns, from information_schema."""
+    kinds = ("BASE TABLE", "VIEW") if views else ("BASE TABLE",)
+    out: dict[str, list[str]] = {}
+    for schema, table, kind in con.execute(
+            "select table_schema, table_name, table_type from information_schema.tables "
+            "where table_catalog = current_database() order by 1, 2").fetchall():
+        if kind in kinds:
+            out[f"{schema}.{table}"] = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "and data_type = 'VARCHAR' order by ordinal_position", [schema, table]).fetchall()]
+    return out
+
+
+def mention_split(con, relation: str, columns: list[str], pattern: str) -> tuple[int, int, str]:
+    """(rows naming the person, other rows, order-independent hash of the other rows) of one relation."""
+    mention = " or ".join(f"coalesce(regexp_matches(lower(\"{c}\"), $1), false)" for c in columns) or "false"
+    schema, name = relation.split(".")
+    return con.execute(
+        f"select count(*) filter (where {mention}), count(*) filter (where not ({mention})), "
+        f"coalesce(sum(hash(t)) filter (where not ({mention})), 0)::varchar "
+        f'from "{schema}"."{name}" as t', [pattern] if columns else []).fetchall()[0]
+
+
+def files_naming(root, values) -> list[str]:
+    """Files under ``root`` whose bytes contain one of ``values`` as a token (case-insensitive)."""
+    import re
+
+    pattern = re.compile(identifier_pattern(values).encode())
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and pattern.search(p.read_bytes().lower()))

@@ -34,12 +34,15 @@ class BuildResult:
     log_file: str = ""
     mode: str = ""
     reason: str = ""
+    consent_redaction: dict = field(default_factory=dict)  # what segflow.jobs.consent removed after the build
 
     def as_dict(self) -> dict:
         out = {"command": self.command, "as_of": self.as_of, "elapsed_seconds": round(self.elapsed_seconds, 2),
                "statuses": self.statuses, "failures": self.failures, "log_file": self.log_file}
         if self.mode:
             out.update(mode=self.mode, reason=self.reason)
+        if self.consent_redaction:
+            out["consent_redaction"] = self.consent_redaction
         return out
 
 
@@ -210,6 +213,12 @@ def build(settings: Settings | None = None, as_of: datetime | None = None, full_
         build_state.record_end(con, plan, "success", effective_as_of)
     result.mode = "full" if plan.full_refresh else "incremental"
     result.reason = plan.reason
+    # a revocation reaches what earlier runs wrote outside dbt: feature snapshots, assignments, exports
+    from segflow.jobs.consent import redact_revoked
+
+    redaction = redact_revoked(settings)
+    if redaction.customers:
+        result.consent_redaction = redaction.as_dict()
     return result
 
 

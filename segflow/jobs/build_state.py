@@ -5,7 +5,9 @@ select what changed since the last *successful* build (rows stamped with a highe
 higher ``load_seq``, events received or occurring at or after its as-of). A build is a full refresh when
 incremental results could differ from a full rebuild: when asked for, on the first build, after a build that
 did not finish, when the as-of moves backwards, when the settings that shape the tables or the dbt project
-changed, or when a load the last build saw was replaced or removed. The reason is recorded and printed.
+changed, when a load the last build saw was replaced or removed, or when a person was erased since (an erasure
+deletes rows under the incremental models; the aggregates must be recomputed without them). The reason is
+recorded and printed.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def plan(con: duckdb.DuckDBPyConnection, settings: Settings, variables: dict, as
         "select coalesce(max(load_seq), 0), count(*) from meta.load_manifest").fetchall()[0]
     build_seq = con.execute("select coalesce(max(build_seq), 0) + 1 from meta.build_state").fetchall()[0][0]
     last = con.execute(
-        "select build_seq, as_of, max_load_seq, loads_count, fingerprint, status from meta.build_state "
+        "select build_seq, as_of, max_load_seq, loads_count, fingerprint, status, started_at from meta.build_state "
         "order by build_seq desc limit 1").fetchall()
     print_ = fingerprint(settings, variables)
     reason = None
@@ -78,7 +80,7 @@ def plan(con: duckdb.DuckDBPyConnection, settings: Settings, variables: dict, as
     elif not last:
         reason = "first build"
     else:
-        seq, last_as_of, last_max_load, last_loads, last_print, status = last[0]
+        seq, last_as_of, last_max_load, last_loads, last_print, status, last_started = last[0]
         still_there = con.execute("select count(*) from meta.load_manifest where load_seq <= ?",
                                   [last_max_load]).fetchall()[0][0]
         if status != "success":
@@ -91,11 +93,19 @@ def plan(con: duckdb.DuckDBPyConnection, settings: Settings, variables: dict, as
             reason = "the settings that shape the tables (SEGFLOW_*) or the dbt project changed"
         elif still_there != last_loads:
             reason = "a load the previous build used was replaced or removed"
+        elif _erased_since(con, last_started):
+            reason = f"a person was erased since the previous build (#{seq})"
     if reason:
         return BuildPlan(build_seq, True, reason, None, None, None, max_load_seq, loads_count, print_)
     seq, last_as_of, last_max_load = last[0][0], last[0][1], last[0][2]
     return BuildPlan(build_seq, False, f"incremental since build #{seq} (as of {last_as_of})", seq, last_as_of,
                      last_max_load, max_load_seq, loads_count, print_)
+
+
+def _erased_since(con: duckdb.DuckDBPyConnection, started_at: datetime) -> bool:
+    """An erasure (segflow.jobs.erase) finished after the last build started."""
+    return bool(con.execute("select count(*) from meta.erasure_log where action = 'erase' and finished_at >= ?",
+                            [started_at]).fetchall()[0][0])
 
 
 def record_start(con: duckdb.DuckDBPyConnection, build: BuildPlan, as_of: datetime | None) -> None:

@@ -1,7 +1,7 @@
 """What is in ``landing/``: which entries are deliveries ready to load, and a status for every other entry.
 
 **Every entry is accounted for.** Each file or folder under ``landing/`` gets one row in
-``meta.landing_entries`` per load run with a status: ``loaded``, ``already_loaded``, ``damaged`` (the readable
+``meta.landing_entries`` per load run with a status: ``loaded``, ``skipped`` (already loaded), ``damaged`` (the readable
 part loaded, the damage recorded), ``unbalanced`` (loaded, but the records counted in the file differ from
 loaded + rejected), ``rejected`` (the file as a whole), ``pending`` (not complete yet), ``deferred`` (a partition after the
 run's interval), ``ignored`` (with the reason), ``marker`` / ``mapping`` (a producer's ready marker, a folder's

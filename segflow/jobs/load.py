@@ -36,16 +36,16 @@ import duckdb
 from pyarrow import ArrowInvalid
 
 from segflow.ddl import META_COLUMNS, ensure_schema
+from segflow.erasure import filter_erased
 from segflow.errors import InputError, LoadFailed
 from segflow.jobs.landing import Delivery, Entry, canonical_mapping, discover, partition_date
 from segflow.jobs.load_audit import FileResult, LoadReport, entry_result, record_entries
+from segflow.jobs.load_write import reader_for, stage_and_write
 from segflow.redaction import redact_rejects
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
-from segflow.sources.mapping import Mapping, MappingError, load_mapping
-from segflow.sources.mapping_sql import compile_select, timestamp_failures
-from segflow.sources.read_common import FileRejected, file_format, shown
-from segflow.sources.readers import READERS, read_builtin
+from segflow.sources.mapping import MappingError, load_mapping
+from segflow.sources.read_common import FileRejected, shown
 from segflow.sources.scan import Scan, scan
 from segflow.warehouse import connect
 
@@ -71,94 +71,12 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _reader(mapping: Mapping, path: Path) -> str | None:
-    ext = file_format(path)
-    if mapping.format == "canonical":
-        return ext if ext in ("csv", "jsonl", "parquet") else None
-    if mapping.format in ("segment", "ga4"):
-        return ext if ext in ("jsonl", "parquet") else None
-    if mapping.format in READERS and ext in (None, "text", mapping.format):
-        return mapping.format
-    return ext
-
-
-def _canonical_select(stream: str, incoming: list[str], file_name: str) -> tuple[str, list[str]]:
-    by_lower = {c.lower(): c for c in incoming if c != "_source_row"}
-    wanted = canonical.columns(stream)
-    missing = [c for c in canonical.REQUIRED[stream] if c not in by_lower]
-    identity = canonical.IDENTITY_ANY.get(stream)
-    if identity and not any(c in by_lower for c in identity):
-        missing.append(" or ".join(identity))
-    if missing:
-        raise MappingError(
-            f"{file_name} has no column {', '.join(missing)} of segflow's canonical {stream!r} schema (its "
-            f"columns: {', '.join(c for c in incoming if c != '_source_row')}). Describe the file with a mapping: "
-            "put a _mapping.yml in its folder or run `segflow load PATH --mapping FILE` (see `segflow load --help`).")
-    cols = ", ".join(f"{_quote(by_lower[c])} as {_quote(c)}" if c in by_lower else f"null as {_quote(c)}"
-                     for c in wanted)
-    dropped = [c for low, c in by_lower.items() if low not in wanted]
-    return f"select _source_row, {cols} from _incoming", dropped
-
-
-def _write_stream(con: duckdb.DuckDBPyConnection, stream: str, load_id: str, file_name: str, select: str) -> int:
-    cols = ", ".join(_quote(c) for c in canonical.columns(stream))
-    # fetchall, not fetchone: DuckDB 2.0 keeps an unfinished result open and refuses the next unregister
-    before = con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchall()[0][0]
-    con.execute(f"insert into raw.{stream} (_load_id, _source_file, _source_row, {cols}) "
-                f"select ?, ?, _source_row, {cols} from ({select})", [load_id, file_name])
-    return con.execute(f"select count(*) from raw.{stream} where _load_id = ?", [load_id]).fetchall()[0][0] - before
-
-
-def _stage_and_write(con: duckdb.DuckDBPyConnection, delivery: Delivery, readable: Path, load_id: str,
-                     max_record_bytes: int) -> tuple[list, int, dict[str, int], list[str]]:
-    """Read the file and write its rows: (rejects, records loaded, rows per stream, dropped columns)."""
-    mapping, path = delivery.mapping, delivery.path
-    reader = _reader(mapping, path)
-    if mapping.format in ("segment", "ga4"):
-        import pyarrow as pa
-
-        from segflow.sources.formats import ADAPTERS
-
-        rows_by_stream, rejects, converted = read_builtin(readable, reader, ADAPTERS[mapping.format],
-                                                          max_record_bytes)
-        written = {}
-        for stream, rows in rows_by_stream.items():
-            columns = canonical.columns(stream)
-            table = pa.table({"_source_row": pa.array([r["_source_row"] for r in rows], type=pa.int64()),
-                              **{c: pa.array([r.get(c) for r in rows], type=pa.string()) for c in columns}})
-            con.register("_converted", table)
-            written[stream] = _write_stream(con, stream, load_id, path.name, "select * from _converted")
-            con.unregister("_converted")
-        return rejects, converted, written, []
-    rejects = READERS[reader](con, readable, mapping.csv, max_record_bytes)
-    if not con.execute("select 1 from duckdb_tables() where temporary and table_name = '_incoming'").fetchall():
-        return rejects, 0, {}, []  # nothing parseable: every line is a reject
-    incoming = [c for (c,) in con.execute("select column_name from (describe _incoming)").fetchall()]
-    if mapping.format == "canonical":
-        select, dropped = _canonical_select(mapping.stream, incoming, path.name)
-    else:
-        select = compile_select(mapping, incoming, file_name=path.name)
-        used = mapping.referenced_columns()
-        dropped = [c for c in incoming if c != "_source_row" and c.lower() not in used]
-        bad = timestamp_failures(con, mapping)
-        if bad:
-            target, row, text = bad[0]
-            raise MappingError(f"{path.name}: {target} matches no row (first offending row {row}: {text!r}); "
-                               "check timestamp_format in the mapping")
-    loaded = con.execute("select count(*) from _incoming").fetchall()[0][0]
-    written = {mapping.stream: _write_stream(con, mapping.stream, load_id, path.name, select)}
-    return rejects, loaded, written, dropped
-
-
 def _unload(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
     """Remove everything one earlier load wrote (inside the caller's transaction)."""
     for stream in canonical.STREAMS:
         con.execute(f"delete from raw.{stream} where _load_id = ?", [load_id])
-    for table in ("load_rejects", "load_outputs"):
+    # erased_rows too: the reload drops an erased person's rows again and counts them itself
+    for table in ("load_rejects", "load_outputs", "erased_rows"):
         con.execute(f"delete from meta.{table} where load_id = ?", [load_id])
     con.execute("delete from meta.load_manifest where load_id = ?", [load_id])
 
@@ -194,7 +112,7 @@ def _describe(exc: BaseException) -> str:
 
 def _scan(delivery: Delivery, settings: Settings) -> Scan:
     mapping, path = delivery.mapping, delivery.path
-    reader = _reader(mapping, path)
+    reader = reader_for(mapping, path)
     if reader is None and mapping.format in ("segment", "ga4"):
         raise MappingError(f"{path.name}: {mapping.format} files are JSON lines or Parquet")
     if reader is None:
@@ -235,13 +153,16 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
         seq = con.execute("select coalesce(max(load_seq), 0) + 1 from meta.load_manifest").fetchall()[0][0]
         for old, _ in earlier:
             _unload(con, old)
-        rejects, loaded, written, dropped = _stage_and_write(con, delivery, counted.readable, load_id,
+        rejects, loaded, written, dropped = stage_and_write(con, delivery, counted.readable, load_id,
                                                              settings.load_max_record_bytes)
         if counted.cut_line:
             line, text = counted.cut_line
             rejects.append((line, "truncated_record", "the line was cut off where the file is damaged (its end is "
                             "missing, so none of its values can be trusted)", shown(text)))
-        _write_rejects(con, load_id, delivery, rejects)
+        # an erased person's rows and rejected lines are dropped here and counted as erased (segflow.erasure);
+        # the manifest still counts them as loaded / rejected: that is what the file delivered
+        erased, rejects_kept = filter_erased(con, load_id, written, rejects, settings)
+        _write_rejects(con, load_id, delivery, rejects_kept)
         if written:
             con.executemany("insert into meta.load_outputs values (?, ?, ?)",
                             [(load_id, stream, rows) for stream, rows in written.items()])
@@ -257,7 +178,7 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
             "columns_dropped, loaded_at, damage, previous_load_id) "
             "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [load_id, seq, delivery.source, mapping.stream, path.name, str(path), checksum,
-             _reader(mapping, path) if mapping.format not in ("segment", "ga4") else mapping.format,
+             reader_for(mapping, path) if mapping.format not in ("segment", "ga4") else mapping.format,
              None if mapping.format == "canonical" else mapping.name,
              None if mapping.format == "canonical" else mapping.checksum(), partition_date(path),
              counted.records, loaded, len(rejects), ", ".join(dropped) or None, _utc_now(), counted.damage,
@@ -265,7 +186,8 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
         con.execute("commit")
     except MappingError as exc:
         con.execute("rollback")
-        result.reason = f"mapping does not fit, nothing written: {exc}"
+        what = "file does not fit segflow's canonical schema" if mapping.format == "canonical" else "mapping does not fit"
+        result.reason = f"{what}, nothing written: {exc}"
         return result
     except _DATA_ERRORS as exc:
         con.execute("rollback")
@@ -284,6 +206,7 @@ def load_file(con: duckdb.DuckDBPyConnection, delivery: Delivery, replace: bool 
     result.load_id = load_id
     result.rows_loaded, result.rows_rejected = loaded, len(rejects)
     result.streams, result.columns_dropped = written, dropped
+    result.rows_erased = sum(erased.values())
     result.status = "loaded"
     notes = []
     if previous:
@@ -322,8 +245,13 @@ def _run(settings: Settings, deliveries: list[Delivery], entries: list[Entry], s
                 report.files.append(result)
                 if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
                     raise MappingError(f"{delivery.path}: {result.reason}")
-        finally:
-            record_entries(con, report)
+        except BaseException:
+            try:  # what was decided before the stop is still recorded; the stop's own error is what the user sees
+                record_entries(con, report)
+            except duckdb.Error:
+                pass
+            raise
+        record_entries(con, report)
     shutil.rmtree(settings.home / "tmp" / "load", ignore_errors=True)
     return report
 

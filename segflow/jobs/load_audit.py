@@ -27,6 +27,7 @@ class FileResult:
     reason: str | None = None
     path: str = ""
     load_id: str | None = None
+    rows_erased: int = 0  # of the loaded / rejected: an erased person's rows and lines, dropped (segflow.erasure)
 
     @property
     def unaccounted(self) -> int:
@@ -60,6 +61,7 @@ class LoadReport:
                 "files_pending": self.count("pending"), "files_damaged": self.count("damaged"),
                 "rows_in_files": sum(f.rows_in_file or 0 for f in loaded),
                 "rows_loaded": self.rows_loaded, "rows_rejected": self.rows_rejected,
+                "rows_erased": sum(f.rows_erased for f in loaded),
                 "balanced": all(f.unaccounted == 0 for f in loaded),
                 "unbalanced_files": [f"{f.source}/{f.file}: {f.reason}" for f in loaded if f.unaccounted],
                 "files": [asdict(f) for f in self.files]}
@@ -80,6 +82,8 @@ def record_entries(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
         rows.append((f.path, f.source, f.file, f.status, f.reason, size, f.rows_in_file,
                      f.rows_loaded if f.status in LOADED else None, f.rows_rejected if f.status in LOADED else None,
                      f.load_id, now))
+    if not rows:
+        return
     con.executemany("delete from meta.landing_entries where entry_path = ?", [(r[0],) for r in rows])
     con.executemany("insert into meta.landing_entries values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 

@@ -88,8 +88,9 @@ def check(mapping_file: Path, data_file: Path, preview_rows: int = 5) -> CheckRe
 
 
 def _check(con: duckdb.DuckDBPyConnection, mapping: Mapping, data_file: Path, preview_rows: int) -> CheckResult:
-    from segflow.jobs.load import _reader
-    from segflow.sources.readers import READERS, file_format, read_builtin
+    from segflow.jobs.load_write import reader_for
+    from segflow.sources.read_common import file_format
+    from segflow.sources.readers import READERS, read_builtin
 
     result = CheckResult(mapping=mapping.name, stream=mapping.stream, file=data_file.name, rows_checked=0)
     if mapping.format in ("segment", "ga4"):
@@ -104,7 +105,7 @@ def _check(con: duckdb.DuckDBPyConnection, mapping: Mapping, data_file: Path, pr
         result.preview = [{k: v for k, v in r.items() if v is not None}
                           for r in rows_by_stream.get("events", [])[:preview_rows]]
         return result
-    reader = _reader(mapping, data_file)
+    reader = reader_for(mapping, data_file)
     if reader is None:
         raise MappingError(f"{data_file.name}: unknown file type; set format in the mapping")
     rejects = READERS[reader](con, data_file, mapping.csv)

@@ -19,6 +19,8 @@ from segflow.warehouse import connect, table_exists
 LIVE_READ_TIMEOUT_SECONDS = 0.5
 """How long ``segflow status`` tries to read the warehouse itself before it shows the published snapshot."""
 
+_JSON_COLUMNS = ("quarantine_by_reason", "missing_by_field")
+
 
 def _scalar(con, sql: str, params: list | None = None):
     row = con.execute(sql, params or []).fetchone()
@@ -42,9 +44,13 @@ def summary(settings: Settings | None = None, *, evaluation: bool = True, timeou
             out["load"]["unbalanced_files"] = [
                 f"{name}: {counted if counted is not None else 'uncounted'} records in the file, {loaded} loaded + "
                 f"{rejected} rejected" for name, counted, loaded, rejected in unbalanced]
+            has_damage = con.execute(
+                "select count(*) from information_schema.columns where table_schema = 'meta' "
+                "and table_name = 'load_manifest' and column_name = 'damage'").fetchall()[0][0]
+            # a warehouse from before the column gets it from its next load (ensure_schema); status only reads
             out["load"]["damaged_files"] = [f"{name}: {damage}" for name, damage in con.execute(
                 "select source || '/' || file_name, damage from meta.load_manifest where damage is not null "
-                "order by load_seq").fetchall()]
+                "order by load_seq").fetchall()] if has_damage else []
         if table_exists(con, "meta", "landing_entries"):
             out["landing"] = dict(con.execute(
                 "select status, count(*) from meta.landing_entries group by 1 order by 1").fetchall())
@@ -99,6 +105,15 @@ def summary(settings: Settings | None = None, *, evaluation: bool = True, timeou
                                        "verdict": "pass" if all(r[2] for r in rows) else "fail",
                                        "suites": {r[1]: {"success": r[2], "failed": r[3], "failures": r[4]}
                                                   for r in rows}}
+        if table_exists(con, "meta", "dq_history"):
+            cursor = con.execute("select * from meta.dq_history order by as_of desc, validated_at desc limit 1")
+            row = cursor.fetchall()
+            if row:  # the last gate run's line of the data-quality history (and its Data Docs)
+                names = [d[0] for d in cursor.description]
+                last = dict(zip(names, row[0], strict=True))
+                out.setdefault("data_quality", {})["history"] = {
+                    k: (str(v) if isinstance(v, datetime) else json.loads(v) if k in _JSON_COLUMNS and v else v)
+                    for k, v in last.items()}
         if table_exists(con, "ml", "model_runs"):
             runs = con.execute("select run_id, as_of, status, k, silhouette, previous_run_id from ml.model_runs "
                                "order by as_of").fetchall()
@@ -255,10 +270,12 @@ def format_summary(data: dict) -> str:
         lines.append("identity           " + ", ".join(f"{v} {k.replace('_', ' ')}s" for k, v in issues.items())
                      + " (see intermediate.int_identity_issues)")
     dq = data.get("data_quality")
-    if dq:
+    if dq and "suites" in dq:
         lines.append(f"data quality       {dq['verdict'].upper()}  (" + ", ".join(
             f"{name}: {'pass' if s['success'] else 'FAIL ' + str(s['failures'])}" for name, s in dq["suites"].items())
             + ")")
+    if dq and dq.get("history"):
+        lines.extend(_dq_history_lines(dq["history"]))
     runs = data.get("segment_runs")
     if runs:
         latest = runs[-1]
@@ -284,3 +301,26 @@ def format_summary(data: dict) -> str:
         lines.append(f"vs true personas   adjusted Rand index {ev['adjusted_rand_index']:.3f} "
                      f"({ev['customers_compared']:,} customers; demo ground truth)")
     return "\n".join(lines)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f} %"
+
+
+def _dq_history_lines(h: dict) -> list[str]:
+    """The last gate run's line of meta.dq_history, and where its Data Docs are."""
+    reasons = ", ".join(f"{r} {_pct(v)}" for r, v in (h.get("quarantine_by_reason") or {}).items())
+    missing = "n/a" if h.get("missing_pct") is None else f"{h['missing_pct']:.2f} %"
+    fresh = h.get("hours_since_last_event")
+    lines = [
+        f"  last gate run    {h['as_of']}: {h['checks_passed']}/{h['checks_evaluated']} checks passed"
+        + (f", {h['checks_failed']} FAILED" if h["checks_failed"] else "")
+        + (f"; newest event {fresh:.1f} h before the as-of" if fresh is not None else ""),
+        f"  since last run   {h['files_loaded']} files, {h['rows_delivered']:,} rows: rejected {_pct(h['reject_rate'])}, "
+        f"duplicates {_pct(h['duplicate_rate'])}, quarantined {_pct(h['quarantine_rate'])}"
+        + (f" ({reasons})" if reasons else ""),
+        f"  as of the run    missing {missing}, outliers {_pct(h['outlier_rate'])} of {h['customers']:,} customers",
+    ]
+    if h.get("data_docs"):
+        lines.append(f"  Data Docs        {h['data_docs']}")
+    return lines

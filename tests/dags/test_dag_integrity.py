@@ -32,7 +32,7 @@ def test_no_import_errors(parsed):
 
 
 def test_expected_dags_present(parsed):
-    assert set(parsed["dags"]) == {"segflow_elt", "segflow_segments_weekly"}
+    assert set(parsed["dags"]) == {"segflow_elt", "segflow_segments_weekly", "segflow_erase"}
     assert len(parsed["file_seconds"]) == len(list(DAGS.glob("*.py")))
 
 
@@ -41,7 +41,7 @@ def test_every_dag_file_parses_in_under_two_seconds(parsed):
     assert slow == {}
 
 
-@pytest.mark.parametrize("dag_id", ["segflow_elt", "segflow_segments_weekly"])
+@pytest.mark.parametrize("dag_id", ["segflow_elt", "segflow_segments_weekly", "segflow_erase"])
 def test_tags_owner_retries_docs(parsed, dag_id):
     dag = parsed["dags"][dag_id]
     assert "segflow" in dag["tags"]
@@ -83,6 +83,12 @@ def test_elt_order_gate_before_week_close(parsed):
     assert tasks["is_week_end"]["downstream"] == ["close_week"]
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
     assert weekly["check_drift"]["downstream"] == ["publish"]
+
+
+def test_erase_dag_is_manual_only(parsed):
+    erase = parsed["dags"]["segflow_erase"]
+    assert erase["timetable"] == "NullTimetable"  # never scheduled: an erasure is a request, run by hand
+    assert set(erase["tasks"]) == {"erase"}
 
 
 def test_raw_pii_is_purged_after_every_build_whatever_its_outcome(parsed):

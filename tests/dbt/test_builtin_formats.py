@@ -331,8 +331,8 @@ def test_invoice_lines_gate_needs_a_wholesale_quantity_limit(homes):
     with pytest.raises(GateFailed, match=r"staged_events.*on quantity \(1 unexpected rows\)"):
         validate(settings)
     result = validate(settings.model_copy(update={"dq_max_quantity": 20000}))
-    assert result.success and {n: s["success"] for n, s in result.suites.items()} == {
-        "staged_events": True, "customer_features": True}
+    assert result.success and {"staged_events", "customer_features"} <= set(result.suites)
+    assert all(s["success"] for s in result.suites.values())
 
 
 # -- a mapping that does not fit fails before writing -------------------------------------------------------------

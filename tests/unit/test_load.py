@@ -483,3 +483,28 @@ def test_header_case_variant_of_a_canonical_column_loads(settings):
     assert [f.status for f in result.files] == ["loaded", "loaded"]
     assert _query(settings, "select event_id, price from raw.events order by event_id") == [
         ("e1", "1.00"), ("e2", "2.00")]
+
+
+def test_running_out_of_memory_stops_the_run_instead_of_rejecting_the_file(tmp_path, capsys, monkeypatch):
+    """An infrastructure error is not the file's fault: the run stops with one clear line, nothing of that file is
+    written, it is not filed as rejected, and a later run with enough memory loads it."""
+    from segflow.cli import main
+
+    settings = Settings(home=tmp_path / "home", duckdb_memory_limit="2MB", duckdb_threads=1)
+    events = _events_dir(settings)
+    (events / "events_2025-01-01.csv").write_text(f"{HEADER}\ne1,{ROW}\ne2,{ROW}\n")
+    with pytest.raises(LoadFailed, match="not the file's content.*Out of Memory"):
+        load_landing(settings)
+    assert _query(settings, "select count(*) from raw.events") == [(0,)]
+    assert _query(settings, "select count(*) from meta.load_manifest") == [(0,)]
+    assert _query(settings, "select count(*) from meta.landing_entries where status = 'rejected'") == [(0,)]
+
+    monkeypatch.setenv("SEGFLOW_HOME", str(settings.home))
+    monkeypatch.setenv("SEGFLOW_DUCKDB_MEMORY_LIMIT", "2MB")
+    assert main(["load"]) == 2
+    monkeypatch.delenv("SEGFLOW_DUCKDB_MEMORY_LIMIT")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("segflow: error: loading ") and "Traceback" not in err[0]
+
+    assert load_landing(Settings(home=settings.home)).count("loaded") == 1
+    assert _query(settings, "select count(*) from raw.events") == [(2,)]

@@ -1,6 +1,7 @@
 -- One row per loaded file and stream it wrote: where every delivered row went. Rows counted in the raw
--- table (here, independently of the loader's own count) must equal the rows the loader says it wrote, and
--- staged + quarantined + duplicates dropped (asserted by a data test on is_balanced).
+-- table (here, independently of the loader's own count) plus the rows erased since (right to erasure) must
+-- equal the rows the loader says it wrote, and the raw rows equal staged + quarantined + duplicates dropped
+-- (asserted by a data test on is_balanced).
 with
 
 manifest as (
@@ -12,6 +13,15 @@ manifest as (
 outputs as (
 
     select load_id, stream, rows_written from {{ source('meta', 'load_outputs') }}
+
+),
+
+erased as (
+
+    -- raw rows removed under the right to erasure (segflow erase, or dropped at load as an erased person's)
+    select load_id, stream, cast(sum(rows_erased) as {{ dbt.type_bigint() }}) as row_count
+    from {{ source('meta', 'erased_rows') }}
+    group by load_id, stream
 
 ),
 
@@ -94,6 +104,7 @@ per_stream as (
         coalesce(quarantined.row_count, 0) as rows_quarantined,
         coalesce(duplicates.row_count, 0) as rows_duplicate,
         coalesce(conflicts.row_count, 0) as rows_conflicting,
+        coalesce(erased.row_count, 0) as rows_erased,
         manifest.partition_date,
         manifest.loaded_at
     from load_streams
@@ -111,6 +122,8 @@ per_stream as (
         on load_streams.load_id = duplicates._load_id and load_streams.stream = duplicates.stream
     left join conflicts
         on load_streams.load_id = conflicts._load_id and load_streams.stream = conflicts.stream
+    left join erased
+        on load_streams.load_id = erased.load_id and load_streams.stream = erased.stream
 
 )
 
@@ -127,7 +140,9 @@ select
     rows_quarantined,
     rows_duplicate,
     rows_conflicting,
-    rows_in_raw = rows_written and rows_in_raw = rows_staged + rows_quarantined + rows_duplicate as is_balanced,
+    rows_erased,
+    rows_in_raw + rows_erased = rows_written and rows_in_raw = rows_staged + rows_quarantined + rows_duplicate
+        as is_balanced,
     partition_date,
     loaded_at
 from per_stream
