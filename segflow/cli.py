@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from segflow.cli_data import cmd_mapping, cmd_quarantine
+from segflow.cli_demo import cmd_airflow, cmd_demo
 from segflow.cli_help import BUILD_HELP, ERASE_HELP, LOAD_HELP, MAPPING_HELP
 from segflow.errors import InputError, SegflowError
 from segflow.sources.canonical import STREAMS
@@ -80,70 +81,6 @@ def cmd_load(args) -> None:
         raise InputError(f"{len(problems)} of the files given were not loaded (see above)")
 
 
-def cmd_mapping(args) -> None:
-    from pathlib import Path
-
-    from segflow.sources.mapping import json_schema
-
-    if args.action == "schema":
-        text = json.dumps(json_schema(), indent=2) + "\n"
-        if args.output:
-            Path(args.output).write_text(text)
-            print(f"JSON Schema written to {args.output}")
-        else:
-            print(text, end="")
-    elif args.action == "list":
-        from segflow.sources.mapping import load_mapping
-
-        root = Path(__file__).resolve().parent / "mappings"
-        for path in sorted(root.rglob("*.yml")):
-            mapping = load_mapping(path)
-            print(f"{path}\n    {mapping.name} -> stream {mapping.stream} ({mapping.format}): {mapping.description or ''}")
-    else:
-        from segflow.jobs.mapping_check import check
-
-        if len(args.files) != 2:
-            raise InputError("usage: segflow mapping check MAPPING.yml DATA_FILE")
-        result = check(Path(args.files[0]), Path(args.files[1]), preview_rows=args.rows)
-        print(f"mapping {result.mapping} -> stream {result.stream}: {result.rows_checked} rows of "
-              f"{result.file} checked")
-        for i, row in enumerate(result.preview, start=1):
-            print(f"  row {row.get('_source_row', i)}: " + ", ".join(
-                f"{k}={v}" for k, v in row.items() if k != "_source_row"))
-        if result.dropped_columns:
-            print(f"not used (not stored): {', '.join(result.dropped_columns)}")
-        if result.findings:
-            print("staging will quarantine or note:")
-            for finding in result.findings:
-                print(f"  - {finding}")
-        else:
-            print("no problems found in the sample")
-
-
-def cmd_quarantine(args) -> None:
-    from pathlib import Path
-
-    from segflow.jobs import quarantine
-
-    if args.action == "list":
-        rows = quarantine.summary()
-        if args.json:
-            _print(rows)
-            return
-        if not rows:
-            print("nothing kept out: no load rejects, no quarantined rows")
-        for r in rows:
-            print(f"{r['where']:<28} {r['reason']:<26} {r['rows']:>9,} rows in {r['files']} files")
-    elif args.action == "show":
-        if not args.reason:
-            raise InputError("usage: segflow quarantine show REASON [--limit N] (reasons: `segflow quarantine list`)")
-        _print(quarantine.show(args.reason, limit=args.limit))
-    else:
-        result = quarantine.replay(args.reason, source=args.source,
-                                   mapping_file=Path(args.mapping) if args.mapping else None, dry_run=args.dry_run)
-        _print(result.as_dict())
-
-
 def cmd_build(args) -> None:
     from segflow.jobs.build import build
 
@@ -204,78 +141,6 @@ def cmd_docs(args) -> None:
 
     path = docs()
     print(f"dbt docs (lineage + column docs): {path}\n  open it in a browser: file://{path}")
-
-
-def cmd_airflow(args) -> None:
-    from segflow import airflow_local
-
-    if args.action == "init":
-        _print(airflow_local.init())
-    elif args.action == "env":
-        env = airflow_local.airflow_env()
-        for key in sorted(k for k in env if k.startswith(("AIRFLOW", "SEGFLOW"))):
-            print(f"export {key}={env[key]!r}")
-    elif args.action == "ui":
-        sys.exit(airflow_local.standalone())
-
-
-def cmd_demo(args) -> None:
-    from segflow import airflow_local
-    from segflow.jobs.status import format_summary, summary
-    from segflow.settings import get_settings
-    from segflow.sources.generator import GeneratorConfig, generate
-
-    if args.weeks < 2:
-        raise InputError("--weeks must be at least 2: the demo segments the last two weeks")
-    if args.customers < 100:
-        raise InputError("--customers must be at least 100 for the demo's data gate and clustering")
-    settings = get_settings()
-    settings.ensure_dirs()
-    started = time.monotonic()
-    cfg = GeneratorConfig(customers=args.customers, days=7 * args.weeks, seed=args.seed,
-                          drift_week=args.weeks - 1)
-    marker = settings.truth_dir / "generation.json"
-    wanted = json.dumps(cfg.__dict__, default=str, sort_keys=True)
-    stamp = settings.truth_dir / ".config"
-    if marker.exists() and stamp.exists() and stamp.read_text() == wanted:
-        print(f"[demo] synthetic data already generated in {settings.landing_dir} (same config): reusing")
-    else:
-        print(f"[demo] generating {cfg.customers} customers x {cfg.days} days (seed {cfg.seed}, "
-              f"drift from week {cfg.drift_week + 1}) into {settings.landing_dir}", flush=True)
-        report = generate(cfg, settings.landing_dir, settings.truth_dir)
-        stamp.write_text(wanted)
-        print(f"[demo]   {report.events_delivered:,} event rows in {report.files} files "
-              f"({report.duplicates} duplicates, {sum(report.malformed.values())} malformed, "
-              f"{report.broken_lines} broken lines, {report.late_events} late)", flush=True)
-    print(f"[demo] initialising Airflow in {settings.airflow_home} (SQLite, pool segflow_warehouse=1)", flush=True)
-    airflow_local.init(settings)
-    weeks = [cfg.start + timedelta(weeks=w) for w in range(args.weeks - 1, args.weeks + 1)]
-    for week_end in weeks:
-        for dag_id in ("segflow_elt", "segflow_segments_weekly"):
-            t0 = time.monotonic()
-            print(f"[demo] airflow dags test {dag_id} {week_end} ...", end=" ", flush=True)
-            outcome = airflow_local.test_dag(dag_id, week_end.isoformat(), settings)
-            print(f"{outcome.state} ({time.monotonic() - t0:.0f} s)", flush=True)
-            if outcome.state != "success":
-                raise SegflowError(f"DAG {dag_id} for {week_end} ended {outcome.state}. Log: {outcome.log}")
-    text = format_summary(summary(settings))
-    report = settings.artifacts_dir / "reports" / f"summary_{weeks[-1].isoformat()}.txt"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(text.lstrip() + "\n")
-    print(text)
-    print(f"\n[demo] done in {time.monotonic() - started:.0f} s")
-    print(f"""
-Where to look next
-  report        {report}
-  data quality  {(settings.artifacts_dir / 'data_docs' / 'index.html').as_uri()}  (GX Data Docs, works offline)
-                {settings.artifacts_dir / 'data_quality'}  (one JSON per suite and week; history: meta.dq_history)
-  warehouse     {settings.warehouse_path}
-                (python: duckdb.connect(path, read_only=True); schemas raw, meta, staging, intermediate, marts, ml)
-  exports       {settings.exports_dir / 'segments'}
-  airflow UI    make airflow   -> http://127.0.0.1:8080  user admin, password {airflow_local.admin_password(settings)}
-                DAGs segflow_elt and segflow_segments_weekly show the demo's runs (Grid view, task logs)
-  dbt docs      make docs      -> lineage graph of staging -> intermediate -> marts
-  status        .venv/bin/segflow status""")
 
 
 def build_parser() -> argparse.ArgumentParser:
