@@ -30,8 +30,9 @@ STEPS = ("generate", "load", "dbt build", "GX gate", "recluster", "drift")
 def _step_in_process(step: str, home: Path, customers: int, days: int) -> None:
     """Run one step (in a fresh interpreter, like an Airflow task)."""
     from segflow.jobs.build import build
+    from segflow.jobs.drift import check_drift
     from segflow.jobs.load import load_landing
-    from segflow.jobs.segment import check_drift, recluster
+    from segflow.jobs.segment import recluster
     from segflow.jobs.validate import validate
     from segflow.settings import Settings
     from segflow.sources.generator import GeneratorConfig, generate

@@ -68,7 +68,7 @@ def segflow_elt():
     @fail_fast_on_user_errors
     def dbt_build(data_interval_end=None) -> dict:
         from segflow.jobs.build import build
-        from segflow.jobs.segment import to_naive_utc
+        from segflow.jobs.ml_common import to_naive_utc
         from segflow.orchestration import task_settings
 
         return build(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()
@@ -76,7 +76,7 @@ def segflow_elt():
     @warehouse_task(outlets=[MARTS], on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def quality_gate(data_interval_end=None) -> dict:
-        from segflow.jobs.segment import to_naive_utc
+        from segflow.jobs.ml_common import to_naive_utc
         from segflow.jobs.validate import validate
 
         return validate(as_of=to_naive_utc(data_interval_end)).as_dict()
@@ -97,8 +97,8 @@ def segflow_elt():
     @warehouse_task(trigger_rule=TriggerRule.ALL_DONE)
     @fail_fast_on_user_errors
     def purge_raw_pii(data_interval_end=None) -> dict:
+        from segflow.jobs.ml_common import to_naive_utc
         from segflow.jobs.purge_pii import purge_pii
-        from segflow.jobs.segment import to_naive_utc
         from segflow.orchestration import task_settings
 
         return purge_pii(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()

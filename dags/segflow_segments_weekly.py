@@ -71,7 +71,7 @@ def segflow_segments_weekly():
         import logging
         from datetime import datetime
 
-        from segflow.jobs.segment import check_drift as run
+        from segflow.jobs.drift import check_drift as run
 
         result = run(as_of=datetime.fromisoformat(as_of) if as_of else None)
         if result.verdict == "drift":
@@ -85,7 +85,7 @@ def segflow_segments_weekly():
     def publish(as_of: str | None) -> dict:
         from datetime import datetime
 
-        from segflow.jobs.segment import publish as run
+        from segflow.jobs.publish_segments import publish as run
 
         return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 

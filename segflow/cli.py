@@ -17,7 +17,7 @@ from segflow.sources.canonical import STREAMS
 def _as_of(value: str | None) -> datetime | None:
     if not value:
         return None
-    from segflow.jobs.segment import to_naive_utc
+    from segflow.jobs.ml_common import to_naive_utc
 
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -100,7 +100,9 @@ def cmd_run(args) -> None:
 
 
 def cmd_segment(args) -> None:
-    from segflow.jobs.segment import check_drift, publish, recluster
+    from segflow.jobs.drift import check_drift
+    from segflow.jobs.publish_segments import publish
+    from segflow.jobs.segment import recluster
 
     as_of = _as_of(args.as_of)
     out = {"segments": recluster(as_of=as_of).as_dict()}

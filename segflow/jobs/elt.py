@@ -6,7 +6,7 @@ from datetime import datetime
 
 from segflow.jobs.build import build
 from segflow.jobs.load import load_landing
-from segflow.jobs.segment import to_naive_utc
+from segflow.jobs.ml_common import to_naive_utc
 from segflow.jobs.validate import validate
 from segflow.settings import Settings, get_settings
 from segflow.warehouse_lock import warehouse_step

@@ -16,8 +16,10 @@ import pytest
 from tests_support import identifier_pattern, mention_split, relations, week_end
 
 from segflow.jobs.build import build
+from segflow.jobs.drift import check_drift
 from segflow.jobs.elt import run_elt
-from segflow.jobs.segment import check_drift, publish, recluster
+from segflow.jobs.publish_segments import publish
+from segflow.jobs.segment import recluster
 from segflow.jobs.validate import validate
 from segflow.settings import Settings
 from segflow.warehouse import connect

@@ -24,8 +24,10 @@ import pytest
 from tests_support import files_naming, identifier_pattern, mention_split, relations, week_end
 
 from segflow.jobs.build import build
+from segflow.jobs.drift import check_drift
 from segflow.jobs.load import load_landing, load_paths
-from segflow.jobs.segment import check_drift, publish, recluster
+from segflow.jobs.publish_segments import publish
+from segflow.jobs.segment import recluster
 from segflow.jobs.validate import validate
 from segflow.privacy import install_pseudonymizer, resolve_pii_key
 from segflow.settings import Settings

@@ -10,7 +10,9 @@ from tests_support import table_fingerprint, week_end
 
 from segflow.errors import GateFailed, NotReady
 from segflow.jobs.build import build
-from segflow.jobs.segment import check_drift, publish, recluster
+from segflow.jobs.drift import check_drift
+from segflow.jobs.publish_segments import publish
+from segflow.jobs.segment import recluster
 from segflow.jobs.validate import validate
 from segflow.warehouse import connect
 

@@ -1,0 +1,71 @@
+"""Publish the week's segments: only if its data gate passed and its model was accepted; `latest` only moves forward."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+
+from segflow.ddl import ensure_schema
+from segflow.errors import GateFailed, NotReady
+from segflow.jobs.ml_common import resolve_as_of, to_naive_utc
+from segflow.settings import Settings, get_settings
+from segflow.warehouse import connect, table_exists
+from segflow.warehouse_lock import warehouse_step
+
+
+@dataclass
+class Publication:
+    as_of: datetime
+    run_id: str
+    path: str
+    rows: int
+
+    def as_dict(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "run_id": self.run_id, "path": self.path, "rows": self.rows}
+
+
+@warehouse_step("segment: publish")
+def publish(settings: Settings | None = None, as_of: datetime | None = None) -> Publication:
+    """Export the week's segments, only if its data gate passed and its model was accepted."""
+    settings = settings or get_settings()
+    as_of = to_naive_utc(as_of)
+    with connect(settings, read_only=True) as con:
+        as_of = resolve_as_of(con, "model_runs", as_of, "No segmentation run yet: run `segflow segment` first.")
+        run = con.execute("select run_id, status, silhouette from ml.model_runs where as_of = ?", [as_of]).fetchall()
+        gate = (con.execute("select bool_and(success), count(*) from meta.dq_results where as_of = ?",
+                            [as_of]).fetchone() if table_exists(con, "meta", "dq_results") else (None, 0))
+        last_good = (con.execute("select max(as_of) from ml.publications").fetchone()[0]
+                     if table_exists(con, "ml", "publications") else None)
+        keep = f" The last good segments (as of {last_good}) stay published." if last_good else ""
+        if not run:
+            raise NotReady(f"No segmentation run as of {as_of}: run `segflow segment` first.")
+        run_id, status, silhouette = run[0]
+        if not gate[1]:
+            raise GateFailed(f"No data-quality result as of {as_of}: the ELT gate has not run.{keep}")
+        if not gate[0]:
+            raise GateFailed(f"Data-quality gate failed as of {as_of}: not publishing.{keep}")
+        if status != "accepted":
+            raise GateFailed(f"Model run {run_id} was rejected (silhouette {silhouette:.3f} < "
+                             f"{settings.min_silhouette}): not publishing.{keep}")
+        frame = con.execute(
+            "select a.customer_id, a.segment_id, s.segment_name, a.as_of from ml.segment_assignments a "
+            "join ml.segments s on s.run_id = a.run_id and s.segment_id = a.segment_id "
+            "where a.run_id = ? order by a.customer_id", [run_id]).df()
+    out_dir = settings.exports_dir / "segments"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"segments_{as_of:%Y-%m-%d}.csv"
+    tmp = target.with_suffix(".csv.tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(target)  # atomic: a reader never sees half a file
+    if last_good is None or as_of >= last_good:  # re-publishing an older week never moves `latest` back
+        shutil.copyfile(target, out_dir / "latest.csv.tmp")
+        (out_dir / "latest.csv.tmp").replace(out_dir / "latest.csv")
+    with connect(settings) as con:
+        ensure_schema(con)
+        con.execute("begin transaction")
+        con.execute("delete from ml.publications where as_of = ?", [as_of])
+        con.execute("insert into ml.publications values (?, ?, ?, ?, ?)",
+                    [as_of, run_id, str(target), len(frame), datetime.now()])
+        con.execute("commit")
+    return Publication(as_of=as_of, run_id=run_id, path=str(target), rows=len(frame))
