@@ -129,7 +129,8 @@ def cmd_purge_pii(args) -> None:
 
 
 def cmd_status(args) -> None:
-    from segflow.jobs.status import current, format_summary
+    from segflow.jobs.status import current
+    from segflow.jobs.status_format import format_summary
 
     data = current()  # never waits for a writer: the published snapshot while one holds the warehouse
     if args.json:

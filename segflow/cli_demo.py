@@ -29,7 +29,8 @@ def cmd_airflow(args) -> None:
 
 def cmd_demo(args) -> None:
     from segflow import airflow_local
-    from segflow.jobs.status import format_summary, summary
+    from segflow.jobs.status import summary
+    from segflow.jobs.status_format import format_summary
     from segflow.settings import get_settings
     from segflow.sources.generator import GeneratorConfig, generate
 

@@ -139,6 +139,19 @@ create table if not exists meta.landing_entries (
     checked_at timestamp not null
 );
 drop table if exists meta.file_rejects;
+create table if not exists meta.run_log (
+    run_id varchar primary key,
+    step varchar not null,
+    status varchar not null,
+    as_of timestamp,
+    invoked_by varchar not null,
+    pid integer not null,
+    started_at timestamp not null,
+    finished_at timestamp not null,
+    duration_seconds double not null,
+    error varchar,
+    summary varchar
+);
 """
 
 

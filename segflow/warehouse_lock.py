@@ -210,11 +210,13 @@ def is_held_here(settings: Settings, exclusive: bool = True) -> bool:
     return bool(current and current.pid == os.getpid() and (current.exclusive or not exclusive))
 
 
-def warehouse_step(step: str) -> Callable:
-    """Run a job step as one writer: the exclusive lock for the whole step, then the published status snapshot
-    (what ``segflow status`` shows while a later writer holds the warehouse).
+def warehouse_step(step: str, *, detail: bool = True) -> Callable:
+    """Run a job step as one writer: the exclusive lock for the whole step, its row in ``meta.run_log``
+    (:mod:`segflow.run_log`), then the published status snapshot (what ``segflow status`` shows while a later
+    writer holds the warehouse).
 
-    The decorated function takes ``settings`` (positionally first or by keyword) like every job."""
+    The decorated function takes ``settings`` (positionally first or by keyword) like every job. ``detail=False``
+    keeps the error text and the result out of the run log (a step whose messages may name a person: erasure)."""
 
     def decorate(func: Callable) -> Callable:
         signature = inspect.signature(func)
@@ -224,12 +226,22 @@ def warehouse_step(step: str) -> Callable:
             bound = signature.bind_partial(*args, **kwargs)
             settings = bound.arguments.get("settings") or get_settings()
             bound.arguments["settings"] = settings
+            from segflow import run_log
+
+            as_of = bound.arguments.get("as_of")
             with hold(settings, exclusive=True, step=f"segflow {step}"):
+                started_at, result, failure = run_log.utc_now(), None, None
                 try:
-                    return func(*bound.args, **bound.kwargs)
+                    result = func(*bound.args, **bound.kwargs)
+                    return result
+                except BaseException as exc:
+                    failure = exc
+                    raise
                 finally:
                     from segflow.jobs.status import publish_snapshot
 
+                    run_log.record(settings, step, started_at, as_of if isinstance(as_of, datetime) else None,
+                                   result, failure, detail=detail)
                     publish_snapshot(settings, step)
 
         return wrapper

@@ -80,3 +80,30 @@ def files_naming(root, values) -> list[str]:
 
     pattern = re.compile(identifier_pattern(values).encode())
     return sorted(str(p) for p in root.rglob("*") if p.is_file() and pattern.search(p.read_bytes().lower()))
+
+
+# --- incremental vs full builds -----------------------------------------------------------------------------
+
+def table_differences(a, b, tables) -> dict[str, tuple[int, int, int]]:
+    """Per table of two DuckDB files: (rows in a, rows only in a, rows only in b), every column but _build_seq."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"attach '{a}' as a (read_only)")
+    con.execute(f"attach '{b}' as b (read_only)")
+    out = {}
+    for table in tables:
+        schema, name = table.split(".")
+        columns = [c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = 'a' and schema_name = ? and "
+            "table_name = ? order by column_index", [schema, name]).fetchall() if c != "_build_seq"]
+        assert columns, f"{table} has no columns in {a}"
+        cols = ", ".join(f'"{c}"' for c in columns)
+        rows = con.execute(f"select count(*) from a.{table}").fetchall()[0][0]
+        only_a = con.execute(f"select count(*) from (select {cols} from a.{table} except all "
+                             f"select {cols} from b.{table})").fetchall()[0][0]
+        only_b = con.execute(f"select count(*) from (select {cols} from b.{table} except all "
+                             f"select {cols} from a.{table})").fetchall()[0][0]
+        out[table] = (rows, only_a, only_b)
+    con.close()
+    return out

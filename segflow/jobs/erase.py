@@ -46,6 +46,7 @@ from segflow.privacy import install_pseudonymizer
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.warehouse import connect, table_exists
+from segflow.warehouse_lock import warehouse_step
 
 # identity columns of dbt and ml tables, and which of the person's sets they hold
 ID_COLUMNS = {
@@ -209,6 +210,7 @@ def verify(con: duckdb.DuckDBPyConnection, person: Person, key: bytes | None = N
     return remaining, unchecked
 
 
+@warehouse_step("erase", detail=False)
 def erase(settings: Settings | None = None, customers: list[str] | tuple = (), emails: list[str] | tuple = (),
           anonymous_ids: list[str] | tuple = (), requested_by: str | None = None, reference: str | None = None,
           dry_run: bool = False) -> ErasureResult:

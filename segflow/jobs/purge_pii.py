@@ -32,6 +32,7 @@ from segflow.redaction import EMAIL_PATTERN_SQL, REDACTED
 from segflow.settings import Settings, get_settings
 from segflow.sources import canonical
 from segflow.warehouse import connect
+from segflow.warehouse_lock import warehouse_step
 
 
 @dataclass
@@ -67,6 +68,7 @@ def check_key_matches_purges(con: duckdb.DuckDBPyConnection, key: PiiKey) -> Non
             "new ids. Set the earlier key again (see meta.pii_purges and docs/privacy.md)")
 
 
+@warehouse_step("purge-pii")
 def purge_pii(settings: Settings | None = None, as_of: datetime | None = None,
               retention_days: int | None = None) -> PurgeReport:
     """Empty raw PII of files loaded before ``as_of`` (default: now, UTC) minus the retention period."""

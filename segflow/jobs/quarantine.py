@@ -25,6 +25,7 @@ from pathlib import Path
 from segflow.errors import InputError, NotReady
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
+from segflow.warehouse_lock import warehouse_step
 
 # the staging quarantine tables and the stream each holds
 QUARANTINE_TABLES = {
@@ -103,6 +104,7 @@ def _loads_with(con, reason: str | None, source: str | None) -> list[str]:
     return [r[0] for r in con.execute(sql, params + ([source] if source else [])).fetchall()]
 
 
+@warehouse_step("quarantine replay")
 def replay(reason: str | None = None, source: str | None = None, mapping_file: Path | None = None,
            dry_run: bool = False, settings: Settings | None = None) -> ReplayResult:
     """Reload the files that hold records kept out (for ``reason`` / ``source``) with the current mapping."""

@@ -15,8 +15,8 @@ import csv
 import shutil
 from datetime import datetime, timedelta
 
-import duckdb
 import pytest
+from tests_support import table_differences
 
 from segflow.jobs.build import build
 from segflow.jobs.elt import load_interval
@@ -97,29 +97,6 @@ def _write_day(settings: Settings, day: str) -> None:
         writer.writerows(FILES[day])
 
 
-def _differences(a, b, tables) -> dict[str, tuple[int, int, int]]:
-    """Per table: (rows in a, rows only in a, rows only in b), comparing every column but _build_seq."""
-    con = duckdb.connect()
-    con.execute(f"attach '{a}' as a (read_only)")
-    con.execute(f"attach '{b}' as b (read_only)")
-    out = {}
-    for table in tables:
-        schema, name = table.split(".")
-        columns = [c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = 'a' and schema_name = ? and "
-            "table_name = ? order by column_index", [schema, name]).fetchall() if c != "_build_seq"]
-        assert columns, f"{table} has no columns in {a}"
-        cols = ", ".join(f'"{c}"' for c in columns)
-        rows = con.execute(f"select count(*) from a.{table}").fetchall()[0][0]
-        only_a = con.execute(f"select count(*) from (select {cols} from a.{table} except all "
-                             f"select {cols} from b.{table})").fetchall()[0][0]
-        only_b = con.execute(f"select count(*) from (select {cols} from b.{table} except all "
-                             f"select {cols} from a.{table})").fetchall()[0][0]
-        out[table] = (rows, only_a, only_b)
-    con.close()
-    return out
-
-
 @pytest.fixture(scope="module")
 def daily(tmp_path_factory):
     """Five daily loads, each followed by a build as of the next midnight; a copy of the warehouse after day 4."""
@@ -144,7 +121,7 @@ def test_daily_incremental_builds_equal_one_full_build(daily, tmp_path):
 
     result = build(settings, _next_midnight("2025-09-05"), full_refresh=True)
     assert result.mode == "full"
-    diff = _differences(incremental, settings.warehouse_path, ("staging.base_raw__events", "staging.base_raw__events_redeliveries", *AS_OF_TABLES))
+    diff = table_differences(incremental, settings.warehouse_path, ("staging.base_raw__events", "staging.base_raw__events_redeliveries", *AS_OF_TABLES))
     # (no runaway session and no unconverted high-intent signal in this small fixture)
     assert all(rows > 0 for table, (rows, _, _) in diff.items()
                if table not in ("intermediate.int_sessions_quarantine", "marts.customer_high_intent"))
@@ -201,7 +178,7 @@ def test_rebuilding_an_older_as_of_reproduces_its_tables(daily):
     settings, root, _ = daily
     result = build(settings, _next_midnight("2025-09-04"))  # day 4's as-of, after day 5 was loaded and built
     assert result.mode == "full" and "before the previous build" in result.reason
-    diff = _differences(root / "after_day4.duckdb", settings.warehouse_path, AS_OF_TABLES)
+    diff = table_differences(root / "after_day4.duckdb", settings.warehouse_path, AS_OF_TABLES)
     assert {table: (only_a, only_b) for table, (_, only_a, only_b) in diff.items()} == {
         table: (0, 0) for table in diff}
     with connect(settings, read_only=True) as con:

@@ -10,7 +10,8 @@ import pytest
 from tests_support import week_end
 
 from segflow.errors import GateFailed
-from segflow.jobs.status import format_summary, summary
+from segflow.jobs.status import summary
+from segflow.jobs.status_format import format_summary
 from segflow.jobs.validate import validate
 from segflow.settings import PROJECT_ROOT
 from segflow.warehouse import connect

@@ -1,6 +1,7 @@
 """Consent, end to end through real landing files: a customer who revokes analytics consent after earlier
-builds disappears from the customer marts, from earlier weeks' feature snapshots and segment assignments and
-from every export - and re-running an earlier week does not bring them back; everybody else stays as they were.
+builds disappears from the customer marts, the session, order and daily facts, earlier weeks' feature snapshots
+and segment assignments and every export - and re-running an earlier week does not bring them back; everybody
+else stays as they were. The incremental build that applies the decisions writes the same facts as a full one.
 
 Week 4 of the built demo is segmented and published first. Then a consent file lands (loaded by the real
 loader from landing/consent/): X revokes analytics consent, Y only marketing, Z - who had declined in the
@@ -13,7 +14,7 @@ import csv
 import shutil
 
 import pytest
-from tests_support import identifier_pattern, mention_split, relations, week_end
+from tests_support import identifier_pattern, mention_split, relations, table_differences, week_end
 
 from segflow.jobs.build import build
 from segflow.jobs.drift import check_drift
@@ -27,8 +28,13 @@ from segflow.warehouse import connect
 pytestmark = pytest.mark.slow
 
 WEEK4, WEEK5 = week_end(4), week_end(5)
-# the tables that hold one row per consenting customer (the session, order and daily facts count every visitor)
-PERSON_LEVEL = ("marts.customer_", "marts.dim_customers", "intermediate.int_customer_segments", "ml.")
+# the tables that hold consenting customers only (dim_customers: the register keeps the id and the decision)
+PERSON_LEVEL = ("marts.customer_", "marts.dim_customers", "marts.fct_", "intermediate.int_events_sessionized",
+                "intermediate.int_customer_segments", "ml.")
+# the facts the consent filter applies to, compared between the incremental and a full build
+FACTS = ("intermediate.int_events_sessionized", "marts.fct_sessions", "marts.fct_page_views", "marts.fct_orders",
+         "marts.fct_returns", "marts.fct_customer_daily_activity", "marts.fct_funnel_sessions",
+         "marts.dim_customers", "marts.agg_daily_activity")
 
 
 def _segment(settings: Settings, as_of) -> None:
@@ -41,10 +47,13 @@ def _pick(settings: Settings) -> tuple[str, str, str]:
     with connect(settings, read_only=True) as con:
         both = [c for (c,) in con.execute(
             "select customer_id from ml.feature_snapshots inner join marts.dim_customers using (customer_id) "
-            "where has_analytics_consent and has_marketing_consent order by customer_id limit 2").fetchall()]
+            "where has_analytics_consent and has_marketing_consent and customer_id in "
+            "(select customer_id from marts.fct_sessions) and customer_id in (select customer_id from marts.fct_orders) "
+            "order by customer_id limit 2").fetchall()]
         declined = con.execute(
-            "select d.customer_id from marts.dim_customers as d inner join marts.fct_sessions as s "
-            "using (customer_id) where not d.has_analytics_consent group by 1 order by 1 limit 1").fetchall()[0][0]
+            "select d.customer_id from marts.dim_customers as d inner join intermediate.int_events_stitched as e "
+            "using (customer_id) where not d.has_analytics_consent and e.is_interactive "
+            "group by 1 having count(*) > 5 order by 1 limit 1").fetchall()[0][0]
     return both[0], both[1], declined
 
 
@@ -89,6 +98,16 @@ def revoked(built_home, tmp_path_factory):
                                   [z, "analytics", "true", "2025-10-02T12:00:00Z"]])
     elt = run_elt(settings, as_of=WEEK5)
     _segment(settings, WEEK5)
+    incremental5 = settings.home.parent / "after_week5.duckdb"
+    shutil.copy(settings.warehouse_path, incremental5)
+    facts = {}
+    with connect(settings, read_only=True) as con:
+        for c in (x, z):
+            facts[c] = {table: con.execute(f"select count(*) from {table} where customer_id = ?", [c]).fetchall()[0][0]
+                        for table in FACTS if table not in ("marts.agg_daily_activity", "marts.dim_customers")}
+        dim_x = con.execute("select * from marts.dim_customers where customer_id = ?", [x]).df().iloc[0].to_dict()
+    full5 = build(settings, as_of=WEEK5, full_refresh=True)
+    differences = table_differences(incremental5, settings.warehouse_path, FACTS)
     after_week5 = {"tables": _split(settings, pattern_x), "exports": _export_lines(settings),
                    "week4": _week4_rows(settings, x)}
     with connect(settings, read_only=True) as con:
@@ -109,7 +128,8 @@ def revoked(built_home, tmp_path_factory):
         log = con.execute("select action, subjects, status from meta.erasure_log order by started_at").fetchall()
     return {"settings": settings, "x": x, "y": y, "z": z, "pattern_x": pattern_x, "before": before, "elt": elt,
             "after_week5": after_week5, "consent5": consent5, "in_features5": in_features5, "rerun": rerun,
-            "consent4": consent4, "snapshot4": snapshot4, "log": log,
+            "consent4": consent4, "snapshot4": snapshot4, "log": log, "facts": facts, "dim_x": dim_x,
+            "full5": full5, "differences": differences,
             "after_rerun": {"tables": _split(settings, pattern_x), "exports": _export_lines(settings)}}
 
 
@@ -152,3 +172,24 @@ def test_a_grant_counts_from_its_date_a_revocation_for_every_week(revoked):
     assert revoked["x"] not in revoked["snapshot4"]  # re-running week 4 does not bring the revoked customer back
     assert revoked["z"] not in revoked["snapshot4"]  # nor applies the later grant to week 4
     assert revoked["y"] in revoked["snapshot4"]
+
+
+def test_the_facts_follow_consent_and_the_incremental_build_equals_a_full_one(revoked):
+    x, z = revoked["x"], revoked["z"]
+    assert revoked["elt"]["build"]["mode"] == "incremental"  # the decisions were applied by an incremental build
+    assert revoked["full5"].mode == "full"
+    assert set(revoked["facts"][x].values()) == {0}, revoked["facts"][x]  # X's history left every fact
+    # Z declined in the profile, so had no rows; the grant wrote Z's history (Z has sessions and events)
+    assert revoked["facts"][z]["marts.fct_sessions"] > 0 and revoked["facts"][z]["intermediate.int_events_sessionized"] > 0
+    before = revoked["before"]["tables"]
+    assert before["marts.fct_sessions"][0] > 0 and before["marts.fct_orders"][0] > 0  # X had rows before
+    for table, (rows, only_incremental, only_full) in revoked["differences"].items():
+        assert rows > 0 or table == "marts.fct_returns", table  # the demo's generator delivers no returns
+        assert (only_incremental, only_full) == (0, 0), table
+
+
+def test_the_register_keeps_only_the_decision_of_a_revoked_customer(revoked):
+    dim = revoked["dim_x"]
+    assert (dim["has_analytics_consent"], dim["has_marketing_consent"]) == (False, True)
+    for column in ("email_hash", "country", "age_band", "signup_at", "first_seen_at", "last_seen_at"):
+        assert dim[column] is None or dim[column] != dim[column], column  # NULL (NaT/NaN in pandas)

@@ -24,60 +24,27 @@ run_context as (
 
 decisions as (
 
-    select
-        graph.customer_id,
-        consent.purpose,
-        consent.is_granted,
-        row_number() over (
-            partition by graph.customer_id, consent.purpose
-            order by consent.recorded_at desc, consent._load_id desc, consent._source_row desc
-        ) as decision_rank
-    from {{ ref('stg_raw__consent') }} as consent
-    inner join graph
-        on consent.customer_id = graph.user_id
-    cross join run_context
-    where consent.recorded_at < run_context.as_of
+    -- the decisions recorded before the as-of, newest first per customer and purpose
+    {{ ranked_consent_decisions('graph', 'run_context') }}
 
 ),
 
 latest as (
 
-    select
-        customer_id,
-        max(case when purpose = 'analytics' then case when is_granted then 1 else 0 end end) as analytics,
-        max(case when purpose = 'marketing' then case when is_granted then 1 else 0 end end) as marketing
-    from decisions
-    where decision_rank = 1
-    group by customer_id
+    {{ latest_consent_decision('decisions') }}
 
 ),
 
 known_decisions as (
 
     -- every recorded decision, whenever it was recorded
-    select
-        graph.customer_id,
-        consent.purpose,
-        consent.is_granted,
-        row_number() over (
-            partition by graph.customer_id, consent.purpose
-            order by consent.recorded_at desc, consent._load_id desc, consent._source_row desc
-        ) as decision_rank
-    from {{ ref('stg_raw__consent') }} as consent
-    inner join graph
-        on consent.customer_id = graph.user_id
+    {{ ranked_consent_decisions('graph') }}
 
 ),
 
 latest_known as (
 
-    select
-        customer_id,
-        max(case when purpose = 'analytics' then case when is_granted then 1 else 0 end end) as analytics,
-        max(case when purpose = 'marketing' then case when is_granted then 1 else 0 end end) as marketing
-    from known_decisions
-    where decision_rank = 1
-    group by customer_id
+    {{ latest_consent_decision('known_decisions') }}
 
 ),
 

@@ -4,6 +4,8 @@
 -- session marts join it by event_id; at 10M events every carried column cost about half a second to write.
 -- Incremental: the events of each person in int_sessions_reprocess_scope from its reprocess_from on are
 -- removed and sessionized again; everything else keeps its rows (and so its session ids).
+-- Only anonymous persons and customers with analytics consent (macro analyzable); a customer whose consent
+-- changed is in the scope with their whole history.
 -- depends_on: {{ ref('int_sessions_reprocess_scope') }}
 {{ config(
     materialized='incremental',
@@ -23,6 +25,8 @@ events as (
     from {{ ref('int_events_stitched') }} as stitched
     {{ join_reprocess_scope('stitched') }}
     where stitched.is_interactive
+        -- consent: customers who may not be analyzed have no sessions (and so no rows in the session facts)
+        and {{ analyzable('stitched.customer_id') }}
 
 ),
 

@@ -2,9 +2,11 @@
 -- The session is the unit of reprocessing: a changed event (new, late, or re-attributed to another person)
 -- at time t can only join, split or extend the person's sessions that end at or after t - timeout, so the
 -- person is recomputed from the start of the earliest such session (or t when none). Sessions before that
--- keep their rows and their ids. Empty in a full build (everything is computed).
+-- keep their rows and their ids. A customer whose analytics consent changed since the last successful build
+-- (int_customer_consent_changes) is recomputed whole. Empty in a full build (everything is computed).
 -- Reads the sessionized events as the last successful build left them (not a ref: this model runs first).
 -- depends_on: {{ ref('int_events_stitched') }}
+-- depends_on: {{ ref('int_customer_consent_changes') }}
 {{ config(materialized='table') }}
 
 {%- set stored = segflow_reprocessing('int_events_sessionized') %}
@@ -49,6 +51,10 @@ touched as (
         select person_key, occurred_at from changed
         union all
         select person_key, occurred_at from moved_from
+        union all
+        -- a customer whose consent changed: the whole history (revoked: removed; granted: written)
+        select customer_id as person_key, {{ timestamp_literal('1900-01-01 00:00:00') }} as occurred_at
+        from ({{ consent_changed_customers() }}) as consent_changed
     ) as touches
     group by person_key
 

@@ -1,7 +1,8 @@
 -- One row per canonical customer known before the as-of bound: every person the identity graph resolved from
 -- events, identity statements or profiles (int_customer_consent has one row each). Profile attributes come
 -- from the profile version valid at as_of (NULL for a source without profiles); signup is the earliest
--- profile's, else the first event.
+-- profile's, else the first event. A customer who may not be analyzed keeps only the id and the consent flags:
+-- the register the other marts filter on (and a suppression list), without profile or activity.
 with
 
 profiles as (
@@ -58,17 +59,17 @@ joined as (
 
 select
     joined.customer_id,
-    joined.email_hash,
-    joined.country,
-    joined.age_band,
+    case when joined.has_analytics_consent then joined.email_hash end as email_hash,
+    case when joined.has_analytics_consent then joined.country end as country,
+    case when joined.has_analytics_consent then joined.age_band end as age_band,
     joined.has_marketing_consent,
     joined.has_analytics_consent,
     joined.analytics_consent_source,
-    cast(joined.signup_at as date) as signup_date,
-    joined.signup_at,
-    joined.has_profile_signup,
-    joined.first_seen_at,
-    joined.last_seen_at
+    case when joined.has_analytics_consent then cast(joined.signup_at as date) end as signup_date,
+    case when joined.has_analytics_consent then joined.signup_at end as signup_at,
+    case when joined.has_analytics_consent then joined.has_profile_signup end as has_profile_signup,
+    case when joined.has_analytics_consent then joined.first_seen_at end as first_seen_at,
+    case when joined.has_analytics_consent then joined.last_seen_at end as last_seen_at
 from joined
 cross join run_context
 where joined.signup_at < run_context.as_of

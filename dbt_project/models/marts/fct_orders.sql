@@ -1,21 +1,21 @@
 -- One row per order: purchase lines grouped by order_id (a line without an order id is its own order),
 -- with gross revenue, what returns and cancellations that name this order took back, and net revenue.
 -- Incremental: an order is recomputed (from all its lines) when one of its lines, or a return naming it,
--- changed since the last successful build.
-{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+-- changed since the last successful build, and every order of a customer whose analytics consent changed.
+-- Orders of customers who may not be analyzed are left out (macros/consent.sql).
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    pre_hook="{{ delete_changed_documents('orders') }}",
+) }}
 
 with
 
 {% if is_incremental() %}
 changed_orders as (
 
-    select coalesce(order_id, event_id) as order_id
-    from {{ ref('int_events_stitched') }}
-    where _build_seq > {{ segflow_since().build_seq | int }} and is_order_line
-    union
-    select original_order_id as order_id
-    from {{ ref('int_events_stitched') }}
-    where _build_seq > {{ segflow_since().build_seq | int }} and is_reversal and original_order_id is not null
+    select document_id as order_id from ({{ changed_orders() }}) as changed
 
 ),
 {% endif %}
@@ -77,3 +77,4 @@ select
 from orders
 left join reversals
     on orders.order_id = reversals.original_order_id
+where {{ analyzable('orders.customer_id') }}

@@ -1,8 +1,14 @@
 -- One row per return or cancellation document (order_id of the reversal, else the event itself): the
 -- amount taken back (always positive), the customer, and the order it reverses where the source says so.
 -- Incremental: a return is recomputed (from all its lines) when one of its lines changed since the last
--- successful build.
-{{ config(materialized='incremental', unique_key='return_id', incremental_strategy='delete+insert') }}
+-- successful build, and every return of a customer whose analytics consent changed. Returns of customers who
+-- may not be analyzed are left out (macros/consent.sql).
+{{ config(
+    materialized='incremental',
+    unique_key='return_id',
+    incremental_strategy='delete+insert',
+    pre_hook="{{ delete_changed_documents('returns') }}",
+) }}
 
 with
 
@@ -11,10 +17,7 @@ reversal_lines as (
     select * from {{ ref('int_events_stitched') }}
     where is_reversal
     {% if is_incremental() %}
-        and coalesce(order_id, event_id) in (
-            select coalesce(order_id, event_id) from {{ ref('int_events_stitched') }}
-            where _build_seq > {{ segflow_since().build_seq | int }} and is_reversal
-        )
+        and coalesce(order_id, event_id) in ({{ changed_documents('is_reversal') }})
     {% endif %}
 
 )
@@ -31,3 +34,4 @@ select
     min(occurred_at) as returned_at
 from reversal_lines
 group by coalesce(order_id, event_id)
+having {{ analyzable('max(customer_id)') }}

@@ -4,7 +4,8 @@
 -- (fct_orders, by ordered_date), the revenue returns and cancellations of that day took back - charged as
 -- int_returns_charged charges them (the buyer of the order a return names, else the customer on the return), the
 -- one rule for net revenue per customer - and the difference (net revenue; a return counts on its own day).
--- Anonymous persons are left out (no customer to count them for).
+-- Anonymous persons are left out (no customer to count them for), and so are customers who may not be analyzed
+-- (macros/consent.sql; a customer whose consent changed is in the session scope with their whole history).
 -- Incremental by day: the days from int_sessions_reprocess_scope's reprocess_from on of each person in it, and
 -- every day holding a line of a changed order or return (for every customer), are removed and computed again
 -- (macros/sessions_and_engagement.sql: delete_daily_reprocessed, in_daily_reprocess_scope).
@@ -30,6 +31,7 @@ events as (
     from {{ ref('int_events_stitched') }} as events
     where events.customer_id is not null
         and events.is_interactive
+        and {{ analyzable('events.customer_id') }}
         {% if is_incremental() %}
         and {{ in_daily_reprocess_scope('events', 'customer_id', 'occurred_at') }}
         {% endif %}
