@@ -45,6 +45,6 @@ def maximize_likelihood(log_likelihood: Callable[[np.ndarray], np.ndarray], weig
         last = minimize(objective, first.x, method="Nelder-Mead",
                         options={"maxiter": max_iter, "xatol": 1e-8, "fatol": 1e-13})
     best = last if last.fun <= first.fun else first
-    converged = bool(last.success) and best.fun < 1e299
+    converged = bool(last.success and best.fun < 1e299)
     return LikelihoodFit(theta=np.asarray(best.x), log_likelihood=float(-best.fun * total), converged=converged,
                          message=str(last.message))

@@ -7,7 +7,7 @@ import numpy as np
 from ml.clv._validation import as_vector, check_rft
 from ml.clv.bgnbd import BetaGeoFitter
 
-__all__ = ["customer_lifetime_value"]
+__all__ = ["customer_lifetime_value", "horizon_purchases"]
 
 DAYS_PER_YEAR = 365.25
 
@@ -35,11 +35,23 @@ def customer_lifetime_value(model: BetaGeoFitter, frequency, recency, T, expecte
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days!r}")
     if np.any(spend < 0):
         raise ValueError("expected_spend must be non-negative")
-    value = np.zeros_like(x)
-    previous = np.zeros_like(x)
+    _, discounted = horizon_purchases(model, x, t_x, big_t, horizon_weeks=horizon_weeks,
+                                      annual_discount_rate=annual_discount_rate, time_unit_days=time_unit_days)
+    return margin * spend * discounted
+
+
+def horizon_purchases(model: BetaGeoFitter, frequency, recency, T, *, horizon_weeks: int,
+                      annual_discount_rate: float, time_unit_days: float = 7.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer: expected purchases in the next ``horizon_weeks`` weeks, and the same purchases each
+    discounted to today from the end of its week. Computed once per distinct (x, t_x, T)."""
+    x, t_x, big_t = check_rft(frequency, recency, T)
+    rows, inverse = np.unique(np.column_stack([x, t_x, big_t]), axis=0, return_inverse=True)
+    ux, ut_x, ubig_t = rows.T
+    discounted = np.zeros_like(ux)
+    previous = np.zeros_like(ux)
     for week in range(1, int(horizon_weeks) + 1):
-        cumulative = model.expected_purchases(week * 7.0 / time_unit_days, x, t_x, big_t)
-        discount = (1.0 + annual_discount_rate) ** (-week * 7.0 / DAYS_PER_YEAR)
-        value += (cumulative - previous) * discount
+        cumulative = model.expected_purchases(week * 7.0 / time_unit_days, ux, ut_x, ubig_t)
+        discounted += (cumulative - previous) * (1.0 + annual_discount_rate) ** (-week * 7.0 / DAYS_PER_YEAR)
         previous = cumulative
-    return margin * spend * value
+    inverse = inverse.reshape(-1)
+    return previous[inverse], discounted[inverse]
