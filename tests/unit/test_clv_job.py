@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from tests_support import table_fingerprint, week_end
@@ -66,3 +68,15 @@ def test_too_few_repeat_customers_is_recorded_not_raised(home_copy):
 def test_a_week_the_marts_are_not_built_for_is_not_ready(home_copy):
     with pytest.raises(NotReady, match="built as of"):
         fit_clv(home_copy, as_of=week_end(3))
+
+
+def test_cli_prints_the_run_and_refuses_an_unbuilt_week_in_one_line(home_copy, monkeypatch, capsys):
+    from segflow.cli import main
+
+    monkeypatch.setenv("SEGFLOW_HOME", str(home_copy.home))
+    assert main(["clv", "--as-of", week_end(4).isoformat()]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "fitted" and set(out["params"]) == {"r", "alpha", "a", "b", "p", "q", "gamma"}
+    assert main(["clv", "--as-of", week_end(3).date().isoformat()]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("segflow: error:") and "built as of" in err and len(err.strip().splitlines()) == 1
