@@ -10,14 +10,14 @@ of the calibration period, in one time unit (the unit of alpha and of every ``t`
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ml.clv._validation import as_vector, check_rft
 from ml.clv.fitting import compress, maximize_likelihood
 
-__all__ = ["BetaGeoFitter", "bgnbd_log_likelihood"]
+__all__ = ["BetaGeoFitter", "bgnbd_log_likelihood", "bgnbd_log_likelihood_gradient"]
 
 
 def bgnbd_log_likelihood(params, frequency, recency, T) -> np.ndarray:
@@ -31,6 +31,28 @@ def bgnbd_log_likelihood(params, frequency, recency, T) -> np.ndarray:
     dropped = np.full_like(x, -np.inf)
     dropped[repeat] = betaln(a + 1, b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
     return common + np.logaddexp(still_alive, dropped)
+
+
+def bgnbd_log_likelihood_gradient(params, frequency, recency, T) -> np.ndarray:
+    """Per-customer derivatives of :func:`bgnbd_log_likelihood` by log(r), log(alpha), log(a), log(b): shape (n, 4)."""
+    r, alpha, a, b = (float(v) for v in params)
+    x, t_x, big_t = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+    repeat = x > 0
+    still_alive = betaln(a, b + x) - (r + x) * np.log(alpha + big_t)
+    dropped = np.full_like(x, -np.inf)
+    dropped[repeat] = betaln(a + 1, b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    w_dropped = np.exp(dropped - np.logaddexp(still_alive, dropped))  # posterior weight of "dropped out"
+    w_alive = 1 - w_dropped
+    log_alpha_t = np.log(alpha + big_t)
+    log_alpha_tx = np.log(alpha + t_x)
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
+    b_x_minus_1 = np.where(repeat, b + x - 1, 1.0)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_alive * log_alpha_t - w_dropped * log_alpha_tx
+    d_alpha = r / alpha - (r + x) * (w_alive / (alpha + big_t) + w_dropped / (alpha + t_x))
+    d_a = (-(digamma(a) - psi_ab) + w_alive * (digamma(a) - psi_abx) + w_dropped * (digamma(a + 1) - psi_abx))
+    d_b = (-(digamma(b) - psi_ab) + w_alive * (digamma(b + x) - psi_abx)
+           + w_dropped * (digamma(b_x_minus_1) - psi_abx))
+    return np.column_stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 
 class BetaGeoFitter(BaseEstimator):
@@ -51,7 +73,10 @@ class BetaGeoFitter(BaseEstimator):
         def log_likelihood(theta: np.ndarray) -> np.ndarray:
             return bgnbd_log_likelihood(np.exp(theta), *rows.T)
 
-        fit = maximize_likelihood(log_likelihood, weights, n_params=4, max_iter=self.max_iter)
+        def gradient(theta: np.ndarray) -> np.ndarray:
+            return bgnbd_log_likelihood_gradient(np.exp(theta), *rows.T)
+
+        fit = maximize_likelihood(log_likelihood, weights, n_params=4, max_iter=self.max_iter, gradient=gradient)
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in np.exp(fit.theta))
         self.params_ = {"r": self.r_, "alpha": self.alpha_, "a": self.a_, "b": self.b_}
         self.log_likelihood_ = fit.log_likelihood

@@ -26,9 +26,10 @@ def compress(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def maximize_likelihood(log_likelihood: Callable[[np.ndarray], np.ndarray], weights: np.ndarray, *, n_params: int,
-                        max_iter: int, start: np.ndarray | None = None) -> LikelihoodFit:
-    """Maximize sum(weights * log_likelihood(theta)) over theta = log(params) with L-BFGS-B (numerical
-    gradient); when it stops without reporting success (a flat ridge, a line search that fails), Nelder-Mead
+                        max_iter: int, start: np.ndarray | None = None,
+                        gradient: Callable[[np.ndarray], np.ndarray] | None = None) -> LikelihoodFit:
+    """Maximize sum(weights * log_likelihood(theta)) over theta = log(params) with L-BFGS-B (``gradient(theta)``:
+    per-row derivatives of the log-likelihood by theta, shape (rows, n_params); numerical without it); when it stops without reporting success (a flat ridge, a line search that fails), Nelder-Mead
     continues from its end point. Converged means the last optimizer reported success at a finite likelihood."""
     total = float(weights.sum())
 
@@ -37,8 +38,13 @@ def maximize_likelihood(log_likelihood: Callable[[np.ndarray], np.ndarray], weig
             value = -float(np.dot(weights, log_likelihood(theta))) / total
         return value if np.isfinite(value) else 1e300
 
+    def jacobian(theta: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            value = -(weights @ gradient(theta)) / total
+        return np.where(np.isfinite(value), value, 0.0)
+
     theta0 = np.zeros(n_params) if start is None else np.asarray(start, dtype=np.float64)
-    first = minimize(objective, theta0, method="L-BFGS-B",
+    first = minimize(objective, theta0, jac=jacobian if gradient is not None else None, method="L-BFGS-B",
                      options={"maxiter": max_iter, "ftol": 1e-14, "gtol": 1e-9})
     last = first
     if not first.success:

@@ -9,7 +9,7 @@ spend is independent of purchase frequency (check the correlation of x and zbar 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -26,6 +26,18 @@ def gamma_gamma_log_likelihood(params, frequency, monetary_value) -> np.ndarray:
     px = p * x
     return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + px * np.log(x)
             + (px - 1) * np.log(zbar) - (px + q) * np.log(gamma + x * zbar))
+
+
+def gamma_gamma_log_likelihood_gradient(params, frequency, monetary_value) -> np.ndarray:
+    """Per-customer derivatives of :func:`gamma_gamma_log_likelihood` by log(p), log(q), log(gamma): shape (n, 3)."""
+    p, q, gamma = (float(v) for v in params)
+    x, zbar = (np.asarray(v, dtype=np.float64) for v in (frequency, monetary_value))
+    px = p * x
+    log_total = np.log(gamma + x * zbar)
+    d_p = x * (digamma(px + q) - digamma(px) + np.log(x) + np.log(zbar) - log_total)
+    d_q = digamma(px + q) - digamma(q) + np.log(gamma) - log_total
+    d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
+    return np.column_stack([d_p * p, d_q * q, d_gamma * gamma])
 
 
 def _check_spend(frequency, monetary_value) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +71,10 @@ class GammaGammaFitter(BaseEstimator):
         def log_likelihood(theta: np.ndarray) -> np.ndarray:
             return gamma_gamma_log_likelihood(np.exp(theta), rows[:, 0], rows[:, 1])
 
-        fit = maximize_likelihood(log_likelihood, weights, n_params=3, max_iter=self.max_iter)
+        def gradient(theta: np.ndarray) -> np.ndarray:
+            return gamma_gamma_log_likelihood_gradient(np.exp(theta), rows[:, 0], rows[:, 1])
+
+        fit = maximize_likelihood(log_likelihood, weights, n_params=3, max_iter=self.max_iter, gradient=gradient)
         self.p_, self.q_, self.gamma_ = (float(v) for v in np.exp(fit.theta))
         self.params_ = {"p": self.p_, "q": self.q_, "gamma": self.gamma_}
         self.log_likelihood_ = fit.log_likelihood

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import approx_fprime
 from scipy.special import hyp2f1
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -13,8 +14,11 @@ from ml.clv import (
     GammaGammaFitter,
     bgnbd_log_likelihood,
     customer_lifetime_value,
+    gamma_gamma_log_likelihood,
     simulate_bgnbd,
 )
+from ml.clv.bgnbd import bgnbd_log_likelihood_gradient
+from ml.clv.gamma_gamma import gamma_gamma_log_likelihood_gradient
 
 # FHL 2005's CDNOW estimates (weeks), used where a test needs a realistic fitted model without fitting one
 PAPER = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
@@ -87,6 +91,20 @@ def test_probability_alive_is_one_without_repeats_and_falls_with_silence():
 
 def test_log_likelihood_of_a_customer_seen_for_no_time_is_zero():
     assert bgnbd_log_likelihood(tuple(PAPER.values()), [0], [0.0], [0.0])[0] == pytest.approx(0.0)
+
+
+def test_analytic_gradients_equal_finite_differences():
+    x, t_x, big_t = np.array([0.0, 1, 2, 5, 30]), np.array([0.0, 3, 20, 35, 37]), np.full(5, 38.86)
+    theta = np.log([0.3, 4.0, 0.8, 2.5])
+    for i in range(5):
+        rows = (x[i:i + 1], t_x[i:i + 1], big_t[i:i + 1])
+        numeric = approx_fprime(theta, lambda t, rows=rows: bgnbd_log_likelihood(np.exp(t), *rows)[0], 1e-7)
+        np.testing.assert_allclose(bgnbd_log_likelihood_gradient(np.exp(theta), *rows)[0], numeric, atol=1e-5)
+    x, zbar, theta = np.array([1.0, 2, 3, 8]), np.array([10.0, 20, 35, 50]), np.log([6.0, 4.0, 15.0])
+    for i in range(4):
+        rows = (x[i:i + 1], zbar[i:i + 1])
+        numeric = approx_fprime(theta, lambda t, rows=rows: gamma_gamma_log_likelihood(np.exp(t), *rows)[0], 1e-7)
+        np.testing.assert_allclose(gamma_gamma_log_likelihood_gradient(np.exp(theta), *rows)[0], numeric, atol=1e-5)
 
 
 # --- recovery of known parameters ---------------------------------------------------------------------------
