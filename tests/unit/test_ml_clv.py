@@ -67,9 +67,15 @@ def test_euler_form_equals_the_direct_hypergeometric_form():
 
 
 def test_heavy_buyers_stay_finite():
-    """The direct form overflows for large x; the Euler form does not."""
-    out = _model().expected_purchases(52, [300], [38.0], [38.86])
-    assert np.isfinite(out).all() and out[0] > 100
+    """The direct form multiplies an overflowing 2F1 by an underflowing power (inf * 0) at x = 1000; Euler's does not."""
+    r, alpha, a, b = PAPER.values()
+    x, big_t, t = 1000.0, 38.86, 52.0
+    z = t / (alpha + big_t + t)
+    with np.errstate(all="ignore"):
+        direct = ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+    assert not np.isfinite(direct)
+    out = _model().expected_purchases(t, [x], [big_t], [big_t])  # bought on the last day: alive
+    assert np.isfinite(out).all() and out[0] > 500
 
 
 def test_expectations_grow_with_the_horizon_and_start_at_zero():
