@@ -143,13 +143,19 @@ def _fit(frame: pd.DataFrame, settings: Settings, run: ClvRun) -> tuple[dict, pd
     edge = sorted(k for k, v in run.params.items() if not 1e-4 < v < 1e4)
     if edge:  # a limit the data cannot pin down (e.g. no dropout seen yet, spend constant within a customer)
         run.reason = f"estimates at the edge of the parameter space: {', '.join(edge)}"
-    expected_spend = spend.conditional_expected_spend(spend_x, np.where(priced, zbar, 0.0))
-    expected, discounted = horizon_purchases(purchases, x, t_x, big_t, horizon_weeks=settings.clv_horizon_weeks,
-                                             annual_discount_rate=settings.clv_annual_discount_rate)
+    try:
+        expected_spend = spend.conditional_expected_spend(spend_x, np.where(priced, zbar, 0.0))
+        expected, discounted = horizon_purchases(purchases, x, t_x, big_t, horizon_weeks=settings.clv_horizon_weeks,
+                                                 annual_discount_rate=settings.clv_annual_discount_rate)
+        alive = purchases.probability_alive(x, t_x, big_t)
+    except ValueError as exc:  # e.g. a = 1 exactly, where the closed form is 0/0
+        run.status, run.reason = "failed", f"predictions impossible with these estimates: {exc}"
+        extra["fit_seconds"] = time.perf_counter() - started
+        return extra, None
     extra["fit_seconds"] = time.perf_counter() - started
     customers = pd.DataFrame({
         "as_of": run.as_of, "customer_id": frame["customer_id"], "expected_purchases": expected,
-        "probability_alive": purchases.probability_alive(x, t_x, big_t), "expected_avg_spend": expected_spend,
+        "probability_alive": alive, "expected_avg_spend": expected_spend,
         "predictive_clv": settings.clv_margin * expected_spend * discounted, "historic_clv": frame["historic_clv"]})
     run.totals = {"expected_purchases": round(float(expected.sum()), 2),
                   "predictive_clv": round(float(customers["predictive_clv"].sum()), 2),
