@@ -1,5 +1,5 @@
 """
-### segflow_segments_weekly — recluster, drift, publish (weekly, on the features asset)
+### segflow_segments_weekly — recluster, drift, CLV, publish (weekly, on the features asset)
 
 Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`).
 The week (`as_of`) comes from, in order: the `as_of` param of a manual run, the triggering asset event,
@@ -9,7 +9,11 @@ the run's logical date.
    segment ids matched to last week's (stable identities), named from their profiles; model run recorded
    with code version, data fingerprint, params and metrics.
 2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
-3. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+3. **fit_clv** — BG/NBD + Gamma-Gamma on `marts.customer_purchase_summary`: each customer's expected
+   purchases over `SEGFLOW_CLV_HORIZON_WEEKS`, probability alive, expected spend, predictive and historic CLV
+   (`ml.customer_clv`), the fit in `ml.clv_models`. Too few repeat customers or a fit that does not converge is
+   recorded there (status and reason) and does not stop the publication.
+4. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -80,6 +84,20 @@ def segflow_segments_weekly():
                                                                  if f["verdict"] == "drift"])
         return {k: v for k, v in result.as_dict().items() if k != "features"}
 
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def fit_clv(as_of: str | None) -> dict:
+        import logging
+        from datetime import datetime
+
+        from segflow.jobs.clv import fit_clv as run
+
+        result = run(as_of=datetime.fromisoformat(as_of) if as_of else None)
+        if result.status != "fitted":
+            logging.getLogger(__name__).warning("CLV as of %s not fitted (%s): %s", as_of, result.status,
+                                                result.reason)
+        return result.as_dict()
+
     @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def publish(as_of: str | None) -> dict:
@@ -92,7 +110,9 @@ def segflow_segments_weekly():
     week = resolve_as_of()
     clustered = recluster(week)
     drift = check_drift(week)
-    clustered >> drift >> publish(week)
+    published = publish(week)
+    clustered >> drift >> published
+    fit_clv(week) >> published  # the pool runs one warehouse writer at a time
 
 
 segflow_segments_weekly()

@@ -112,6 +112,12 @@ def cmd_segment(args) -> None:
     _print(out)
 
 
+def cmd_clv(args) -> None:
+    from segflow.jobs.clv import fit_clv
+
+    _print(fit_clv(as_of=_as_of(args.as_of)).as_dict())
+
+
 def cmd_erase(args) -> None:
     from segflow.jobs.erase import erase
 
@@ -214,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
     p.add_argument("--no-publish", action="store_true")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser(
+        "clv", help="fit BG/NBD + Gamma-Gamma and store each customer's predictive and historic CLV",
+        description="Fit purchase frequency (BG/NBD) and spend (Gamma-Gamma) on marts.customer_purchase_summary and "
+        "write ml.clv_models (one row per week) and ml.customer_clv (expected purchases over "
+        "SEGFLOW_CLV_HORIZON_WEEKS, probability alive, expected spend, predictive and historic CLV). Re-running "
+        "a week replaces its rows. See docs/clv.md.")
+    p.add_argument("--as-of", help="the week (must match the built marts, ISO date/time); default: latest build")
+    p.set_defaults(func=cmd_clv)
 
     p = sub.add_parser("erase", help="right to erasure: remove a person from the warehouse and exports",
                        formatter_class=argparse.RawDescriptionHelpFormatter, description=ERASE_HELP)

@@ -182,6 +182,21 @@ create table if not exists ml.publications (
     as_of timestamp not null, run_id varchar not null, path varchar not null, row_count bigint,
     published_at timestamp
 );
+-- CLV (segflow.jobs.clv, docs/clv.md): one row per week's fit - status fitted | not_ready | not_converged |
+-- failed, BG/NBD (r, alpha, a, b; time unit weeks) and Gamma-Gamma (p, q, gamma) estimates and log-likelihoods
+create table if not exists ml.clv_models (
+    as_of timestamp not null, status varchar not null, reason varchar, customer_count bigint,
+    repeat_customer_count bigint, spend_customer_count bigint, r double, alpha double, a double, b double,
+    bgnbd_log_likelihood double, p double, q double, gamma double, gamma_gamma_log_likelihood double,
+    converged boolean, spend_frequency_correlation double, horizon_weeks integer, annual_discount_rate double,
+    margin double, observation_end_date date, data_fingerprint varchar, code_version varchar,
+    library_versions varchar, fit_seconds double, created_at timestamp
+);
+-- one row per customer of a fitted week: predictions over the horizon of that week's ml.clv_models row
+create table if not exists ml.customer_clv (
+    as_of timestamp not null, customer_id varchar not null, expected_purchases double, probability_alive double,
+    expected_avg_spend double, predictive_clv double, historic_clv double
+);
 """
 
 

@@ -197,6 +197,22 @@ class Settings(BaseSettings):
     psi_alert: float = Field(0.25, ge=0, description="PSI at or above this is reported as 'drift'.")
     psi_bins: int = Field(10, ge=2)
 
+    # --- CLV (segflow/jobs/clv.py, docs/clv.md) ------------------------------------------------------------
+    clv_horizon_weeks: int = Field(
+        52, ge=1, le=520, description="Predictive CLV covers the purchases expected in this many weeks after the "
+        "week's as-of (ml.customer_clv.expected_purchases and predictive_clv).")
+    clv_annual_discount_rate: float = Field(
+        0.10, ge=0, lt=1, description="Yearly rate at which future margin is discounted in predictive CLV (0.10 = "
+        "a purchase a year ahead counts 1/1.1); each week's expected purchases are discounted from that week's end.")
+    clv_margin: float = Field(
+        1.0, gt=0, le=1, description="Share of revenue kept as margin: predictive CLV = margin x expected spend x "
+        "discounted expected purchases. 1.0 (the default) gives CLV in revenue, comparable with historic CLV "
+        "(net revenue to date); set your gross margin for a profit view.")
+    clv_min_repeat_customers: int = Field(
+        50, ge=2, description="Fewer customers with a repeat purchase day than this: the week's CLV fit is not "
+        "attempted and ml.clv_models records status not_ready (BG/NBD's dropout and Gamma-Gamma's spend are "
+        "learned from repeat customers only).")
+
     # --- scheduling ------------------------------------------------------------------------------------
     week_start_weekday: int = Field(0, ge=0, le=6, description="0=Monday: the day a segment week closes.")
 

@@ -88,6 +88,18 @@ def test_demo_prints_the_summary_and_where_to_look(chain):
     assert "segflow summary" in report.read_text()
 
 
+def test_the_weekly_dag_valued_the_customers(chain):
+    settings, _, _ = chain
+    assert _task_states(settings, "segflow_segments_weekly")["fit_clv"] == "success"
+    with connect(settings, read_only=True) as con:
+        weeks = con.execute("select as_of, status, reason from ml.clv_models order by as_of").fetchall()
+        valued = con.execute("select count(*) from ml.customer_clv where as_of = ?", [week_end(5)]).fetchone()[0]
+        customers = con.execute("select count(*) from marts.customer_value").fetchone()[0]
+    assert [w[0] for w in weeks] == [week_end(4), week_end(5)]
+    assert weeks[-1][1] == "fitted", weeks[-1]
+    assert valued == customers > 0
+
+
 def test_week_close_emitted_the_asset(chain):
     settings, _, _ = chain
     states = _task_states(settings, "segflow_elt")
