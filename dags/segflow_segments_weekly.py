@@ -1,15 +1,22 @@
 """
 ### segflow_segments_weekly — recluster, drift, publish (weekly, on the features asset)
 
-Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`).
+Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`), or early
+by `segflow_elt`'s daily drift screen (`trigger_recluster`, conf `as_of` = that day; see `ml.recluster_triggers`).
 The week (`as_of`) comes from, in order: the `as_of` param of a manual run, the triggering asset event,
 the run's logical date.
 
 1. **recluster** — k-means on `marts.customer_features`, k chosen by silhouette in the configured range;
    segment ids matched to last week's (stable identities), named from their profiles; model run recorded
    with code version, data fingerprint, params and metrics.
-2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
-3. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+2. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
+   and the fixed baseline; segment shares (chi-square); each segment's cohort; all p-values corrected together
+   (Holm), drift only when significant and PSI above the floor; centroid shift and silhouette trend warn.
+   A drift verdict alerts (log + webhook). Stored in `ml.drift_runs` / `ml.drift_metrics` / `ml.drift_bins`.
+3. **monitor_segments** — SPC control charts (Western Electric rules 1-4) on each segment's weekly size,
+   conversion, AOV, revenue and sessions, STL trend breaks in its daily sessions: `ml.segment_kpis`,
+   `ml.spc_signals`, `ml.trend_breaks`. See docs/drift.md.
+4. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -68,17 +75,24 @@ def segflow_segments_weekly():
     @warehouse_task
     @fail_fast_on_user_errors
     def check_drift(as_of: str | None) -> dict:
-        import logging
         from datetime import datetime
 
         from segflow.jobs.drift import check_drift as run
+        from segflow.jobs.drift import notify_drift
 
         result = run(as_of=datetime.fromisoformat(as_of) if as_of else None)
-        if result.verdict == "drift":
-            logging.getLogger(__name__).warning("Feature drift as of %s (max PSI %.3f): %s", as_of,
-                                                result.max_psi, [f["feature"] for f in result.features
-                                                                 if f["verdict"] == "drift"])
+        notify_drift(result)
         return {k: v for k, v in result.as_dict().items() if k != "features"}
+
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def monitor_segments(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.monitoring import monitor_segments as run
+
+        return {k: v for k, v in run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict().items()
+                if k not in ("signals", "breaks")}
 
     @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
@@ -92,7 +106,7 @@ def segflow_segments_weekly():
     week = resolve_as_of()
     clustered = recluster(week)
     drift = check_drift(week)
-    clustered >> drift >> publish(week)
+    clustered >> drift >> [monitor_segments(week), publish(week)]
 
 
 segflow_segments_weekly()
