@@ -1,19 +1,26 @@
 """
 ### segflow_segments_weekly — recluster, drift, CLV, publish (weekly, on the features asset)
 
-Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`).
+Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`), or early
+by `segflow_elt`'s daily drift screen (`trigger_recluster`, conf `as_of` = that day; see `ml.recluster_triggers`).
 The week (`as_of`) comes from, in order: the `as_of` param of a manual run, the triggering asset event,
 the run's logical date.
 
 1. **recluster** — k-means on `marts.customer_features`, k chosen by silhouette in the configured range;
    segment ids matched to last week's (stable identities), named from their profiles; model run recorded
    with code version, data fingerprint, params and metrics.
-2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
+2. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
+   and the fixed baseline; segment shares (chi-square); each segment's cohort; all p-values corrected together
+   (Holm), drift only when significant and PSI above the floor; centroid shift and silhouette trend warn.
+   A drift verdict alerts (log + webhook). Stored in `ml.drift_runs` / `ml.drift_metrics` / `ml.drift_bins`.
 3. **fit_clv** — BG/NBD + Gamma-Gamma on `marts.customer_purchase_summary`: each customer's expected
    purchases over `SEGFLOW_CLV_HORIZON_WEEKS`, probability alive, expected spend, predictive and historic CLV
    (`ml.customer_clv`), the fit in `ml.clv_models`. Too few repeat customers or a fit that does not converge is
    recorded there (status and reason) and does not stop the publication.
-4. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+4. **monitor_segments** — SPC control charts (Western Electric rules 1-4) on each segment's weekly size,
+   conversion, AOV, revenue and sessions, STL trend breaks in its daily sessions: `ml.segment_kpi_series`,
+   `ml.spc_signals`, `ml.trend_breaks`. See docs/drift.md.
+5. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -72,16 +79,13 @@ def segflow_segments_weekly():
     @warehouse_task
     @fail_fast_on_user_errors
     def check_drift(as_of: str | None) -> dict:
-        import logging
         from datetime import datetime
 
         from segflow.jobs.drift import check_drift as run
+        from segflow.jobs.drift import notify_drift
 
         result = run(as_of=datetime.fromisoformat(as_of) if as_of else None)
-        if result.verdict == "drift":
-            logging.getLogger(__name__).warning("Feature drift as of %s (max PSI %.3f): %s", as_of,
-                                                result.max_psi, [f["feature"] for f in result.features
-                                                                 if f["verdict"] == "drift"])
+        notify_drift(result)
         return {k: v for k, v in result.as_dict().items() if k != "features"}
 
     @warehouse_task
@@ -98,6 +102,16 @@ def segflow_segments_weekly():
                                                 result.reason)
         return result.as_dict()
 
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def monitor_segments(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.monitoring import monitor_segments as run
+
+        return {k: v for k, v in run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict().items()
+                if k not in ("signals", "breaks")}
+
     @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def publish(as_of: str | None) -> dict:
@@ -111,7 +125,7 @@ def segflow_segments_weekly():
     clustered = recluster(week)
     drift = check_drift(week)
     published = publish(week)
-    clustered >> drift >> published
+    clustered >> drift >> [monitor_segments(week), published]
     fit_clv(week) >> published  # the pool runs one warehouse writer at a time
 
 

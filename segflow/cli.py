@@ -107,6 +107,9 @@ def cmd_segment(args) -> None:
     as_of = _as_of(args.as_of)
     out = {"segments": recluster(as_of=as_of).as_dict()}
     out["drift"] = {k: v for k, v in check_drift(as_of=as_of).as_dict().items() if k != "features"}
+    from segflow.jobs.monitoring import monitor_segments
+
+    out["monitoring"] = {k: v for k, v in monitor_segments(as_of=as_of).as_dict().items() if k != "breaks"}
     if not args.no_publish:
         out["published"] = publish(as_of=as_of).as_dict()
     _print(out)

@@ -178,6 +178,27 @@ create table if not exists ml.drift_metrics (
     as_of timestamp not null, reference_as_of timestamp not null, feature varchar not null, psi double,
     verdict varchar, reference_mean double, current_mean double
 );
+-- drift and monitoring (segflow.jobs.drift, segflow.jobs.monitoring; docs/drift.md)
+create table if not exists ml.drift_bins (
+    as_of timestamp not null, comparison varchar not null, reference_as_of timestamp not null,
+    feature varchar not null, cuts varchar
+);
+create table if not exists ml.segment_kpi_series (
+    as_of timestamp not null, segment_id varchar not null, customers bigint, conversion double,
+    aov double, revenue double, sessions double
+);
+create table if not exists ml.spc_signals (
+    as_of timestamp not null, segment_id varchar not null, kpi varchar not null, value double, center double,
+    sigma double, rule integer not null, side integer not null, created_at timestamp
+);
+create table if not exists ml.trend_breaks (
+    as_of timestamp not null, segment_id varchar not null, metric varchar not null, kind varchar not null,
+    activity_date date not null, value double, trend double, seasonal double, resid double, threshold double,
+    created_at timestamp
+);
+create table if not exists ml.recluster_triggers (
+    as_of timestamp not null, reason varchar not null, triggered_at timestamp not null, dag_run_id varchar
+);
 create table if not exists ml.publications (
     as_of timestamp not null, run_id varchar not null, path varchar not null, row_count bigint,
     published_at timestamp
@@ -252,11 +273,26 @@ def raw_table_ddl(stream: str) -> str:
             f"_source_row bigint not null, {cols})")
 
 
-# columns added to meta tables after they first shipped: appended to a warehouse created before them
+# columns added to meta (bare name) and ml (schema.table) tables after they first shipped: appended to a warehouse created before them
 _ADDED_COLUMNS = (
     ("load_manifest", "damage", "varchar"),
     ("load_manifest", "previous_load_id", "varchar"),
     ("load_rejects", "reason_code", "varchar"),
+    # drift: pinned-bin PSI + KS per test, multiplicity-corrected verdict (docs/drift.md)
+    ("ml.drift_runs", "run_kind", "varchar"),
+    ("ml.drift_runs", "baseline_as_of", "timestamp"),
+    ("ml.drift_runs", "tests", "integer"),
+    ("ml.drift_runs", "drift_tests", "integer"),
+    ("ml.drift_runs", "reasons", "varchar"),
+    ("ml.drift_runs", "max_centroid_shift", "double"),
+    ("ml.drift_runs", "silhouette_drop", "double"),
+    ("ml.drift_metrics", "comparison", "varchar"),
+    ("ml.drift_metrics", "scope", "varchar"),
+    ("ml.drift_metrics", "ks_stat", "double"),
+    ("ml.drift_metrics", "p_value", "double"),
+    ("ml.drift_metrics", "p_adjusted", "double"),
+    ("ml.drift_metrics", "n_reference", "bigint"),
+    ("ml.drift_metrics", "n_current", "bigint"),
 )
 
 
@@ -272,9 +308,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_META_DDL)
     con.execute(_ML_DDL)
     con.execute(_PRIVACY_DDL)
-    for table, column, kind in _ADDED_COLUMNS:
-        if column not in _columns(con, "meta", table):
-            con.execute(f"alter table meta.{table} add column {column} {kind}")
+    for qualified, column, kind in _ADDED_COLUMNS:
+        schema, _, table = qualified.rpartition(".")
+        schema = schema or "meta"
+        if column not in _columns(con, schema, table):
+            con.execute(f"alter table {schema}.{table} add column {column} {kind}")
     for stream in canonical.STREAMS:
         con.execute(raw_table_ddl(stream))
         present = _columns(con, "raw", stream)

@@ -192,10 +192,63 @@ class Settings(BaseSettings):
         ">= 3.3 apart.",
     )
 
-    # --- drift -----------------------------------------------------------------------------------------
-    psi_warn: float = Field(0.10, ge=0, description="PSI at or above this is reported as 'warn'.")
-    psi_alert: float = Field(0.25, ge=0, description="PSI at or above this is reported as 'drift'.")
-    psi_bins: int = Field(10, ge=2)
+    # --- drift and monitoring (segflow.jobs.drift, segflow.jobs.monitoring; docs/drift.md) ----------------
+    psi_warn: float = Field(
+        0.10, ge=0, description="Effect-size floor: a feature test (population or per segment) counts as drift "
+        "only when it is significant after multiplicity correction AND its PSI on the pinned bins is at least this.")
+    psi_bins: int = Field(10, ge=2, description="Quantile bins per feature, learned from the reference and kept.")
+    drift_alpha: float = Field(
+        0.01, gt=0, lt=1, description="Significance level of the week's drift tests after multiplicity correction "
+        "(family-wise with Holm: the chance that a stable week shows any significant test).")
+    drift_multiplicity: Literal["holm", "bh"] = Field(
+        "holm", description="Correction over all of a week's tests: holm (family-wise error) or bh "
+        "(Benjamini-Hochberg false discovery rate, more sensitive, more false alarms).")
+    drift_share_psi_floor: float = Field(
+        0.05, ge=0, description="Effect-size floor of segment-share drift (PSI of the share vector; 0.05 is e.g. "
+        "a 10-point move between two segments of 20% and 30%).")
+    drift_features: tuple[str, ...] = Field(
+        ("sessions_7d", "sessions_28d", "orders_28d", "revenue_28d", "active_days_28d"),
+        description="Features drift-tested (those present in the snapshot). Only counts over a fixed trailing "
+        "window: ages and lifetime totals (recency, tenure, frequency, monetary) move every week by construction, "
+        "and lifetime ratios (AOV, pages per session, click rates) narrow as each customer's history grows.")
+    drift_baseline_weeks: int = Field(
+        3, ge=1, description="The fixed reference: the first this-many accepted weeks (from "
+        "drift_baseline_start), pooled. Slow drift accumulates against it; it does not move with last week.")
+    drift_baseline_start: date | None = Field(
+        None, description="First week of the fixed reference window (e.g. after a deliberate re-segmentation); "
+        "empty = the first accepted week on record.")
+    drift_segment_min_size: int = Field(
+        50, ge=10, description="Segments with fewer customers (in either week) get no per-segment drift tests.")
+    drift_centroid_shift_warn: float = Field(
+        0.5, gt=0, description="Warn when a segment's profile moves more than this many population SDs "
+        "(RMS over features) against last week.")
+    drift_silhouette_drop_warn: float = Field(
+        0.05, gt=0, description="Warn when this week's silhouette is this much below the median of the earlier "
+        "weeks.")
+    drift_recluster_on_drift: bool = Field(
+        True, description="The daily drift screen (DAG segflow_elt) triggers an early run of "
+        "segflow_segments_weekly when its verdict is drift (recorded in ml.recluster_triggers).")
+    spc_baseline_weeks: int = Field(
+        6, ge=3, description="Weeks of a segment's KPI history that set its control chart's centre and sigma; "
+        "no SPC before a segment has this many weeks plus one.")
+    spc_rules: tuple[int, ...] = Field(
+        (1, 2, 3, 4), description="Western Electric run rules applied (1: beyond 3 sigma, 2: 2 of 3 beyond 2, "
+        "3: 4 of 5 beyond 1, 4: 8 on one side).")
+    stl_days: int = Field(56, ge=21, description="Days of daily activity per segment fed to STL (weekly period).")
+    stl_break_k: float = Field(
+        6.0, gt=0, description="A day is an outlier break when its robust STL residual is beyond this many noise "
+        "scales (1.4826 x MAD of the plain STL residuals); a level shift must also move this many scales. Only "
+        "the latest week is recorded. 6 keeps pure noise under ~5% of segment-weeks (docs/drift.md).")
+    stl_level_change: float = Field(
+        0.25, gt=0, description="A level shift: the STL trend of a segment's daily sessions moved by at least this "
+        "share of its level over the last 7 days.")
+
+    @field_validator("spc_rules")
+    @classmethod
+    def _known_rules(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or not set(value) <= {1, 2, 3, 4}:
+            raise ValueError("spc_rules must be a non-empty subset of 1, 2, 3, 4")
+        return value
 
     # --- CLV (segflow/jobs/clv.py, docs/clv.md) ------------------------------------------------------------
     clv_horizon_weeks: int = Field(

@@ -1,4 +1,5 @@
-"""The weekly segmentation jobs on a real built warehouse: records, stable ids, drift, publish gates."""
+"""The weekly segmentation jobs on a real built warehouse: records, stable ids, publish gates (drift:
+test_drift_job.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from tests_support import table_fingerprint, week_end
 
 from segflow.errors import GateFailed, NotReady
 from segflow.jobs.build import build
-from segflow.jobs.drift import check_drift
 from segflow.jobs.publish_segments import publish
 from segflow.jobs.segment import recluster
 from segflow.jobs.validate import validate
@@ -69,19 +69,6 @@ def test_segment_ids_are_stable_across_weeks(home_copy):
 def test_recluster_refuses_a_week_that_was_not_built(home_copy):
     with pytest.raises(NotReady, match="built as of"):
         recluster(home_copy, as_of=week_end(3))
-
-
-def test_drift_first_week_has_no_reference_then_scores_every_feature(home_copy):
-    recluster(home_copy, as_of=week_end(4))
-    first = check_drift(home_copy, as_of=week_end(4))
-    assert first.verdict == "no_reference" and first.features == []
-    build(home_copy, as_of=week_end(5))
-    recluster(home_copy, as_of=week_end(5))
-    second = check_drift(home_copy, as_of=week_end(5))
-    assert second.reference_as_of == week_end(4)
-    assert {f["feature"] for f in second.features} >= set(home_copy.features)
-    assert second.verdict in {"stable", "warn", "drift"}
-    assert second.max_psi == max(f["psi"] for f in second.features)
 
 
 def test_publish_requires_gate_and_accepted_model(home_copy):
