@@ -1,15 +1,18 @@
 """
-### segflow_segments_weekly — recluster, drift, publish (weekly, on the features asset)
+### segflow_segments_weekly — anomalies, recluster, drift, publish (weekly, on the features asset)
 
 Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`).
 The week (`as_of`) comes from, in order: the `as_of` param of a manual run, the triggering asset event,
 the run's logical date.
 
-1. **recluster** — k-means on `marts.customer_features`, k chosen by silhouette in the configured range;
-   segment ids matched to last week's (stable identities), named from their profiles; model run recorded
-   with code version, data fingerprint, params and metrics.
-2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
-3. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+1. **detect_anomalies** — isolation forest + local outlier factor on every customer's traffic features
+   (cadence, events per session, device, carts, purchases); customers both detectors flag are listed with
+   their reasons in `ml.customer_anomalies` (`segflow anomalies --list`) and kept out of the segments.
+2. **recluster** — k-means on `marts.customer_features` without the flagged customers, k chosen by silhouette
+   in the configured range; segment ids matched to last week's (stable identities), named from their
+   profiles; model run recorded with code version, data fingerprint, params and metrics.
+3. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
+4. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -58,6 +61,15 @@ def segflow_segments_weekly():
 
     @warehouse_task
     @fail_fast_on_user_errors
+    def detect_anomalies(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.anomalies import detect_anomalies as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
+
+    @warehouse_task
+    @fail_fast_on_user_errors
     def recluster(as_of: str | None) -> dict:
         from datetime import datetime
 
@@ -90,7 +102,9 @@ def segflow_segments_weekly():
         return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
     week = resolve_as_of()
+    anomalies = detect_anomalies(week)
     clustered = recluster(week)
+    anomalies >> clustered
     drift = check_drift(week)
     clustered >> drift >> publish(week)
 
