@@ -118,7 +118,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     }
 
     def __init__(self, n_estimators: int = 100, max_samples: int = 256, isolation_threshold: float = 0.6,
-                 n_neighbors: int = 50, density_sample: int = 1024, density_threshold: float = 3.0,
+                 n_neighbors: int = 25, density_sample: int = 512, density_threshold: float = 3.0,
                  rule: str = "both", min_unusual_features: int = 2, unusual_z: float = 3.5,
                  log_transform: bool = True, random_state=None) -> None:
         self.n_estimators = n_estimators

@@ -213,11 +213,11 @@ class Settings(BaseSettings):
         0.6, gt=0.5, lt=1, description="Isolation score s (Liu et al.: in (0, 1), 0.5 = nothing distinct) above "
         "which the forest calls a customer anomalous.")
     anomaly_density_neighbors: int = Field(
-        50, ge=2, description="Local Outlier Factor neighbourhood. A group of similar customers smaller than "
+        25, ge=2, description="Local Outlier Factor neighbourhood. A group of similar customers smaller than "
         "neighbors / density_sample of the population (about 5% by default) counts as anomalous; a larger one "
         "is a segment.")
     anomaly_density_sample: int = Field(
-        1024, ge=100, description="Distinct customers drawn as LOF's reference set (keeps the step linear in the "
+        512, ge=100, description="Distinct customers drawn as LOF's reference set (keeps the step linear in the "
         "number of customers).")
     anomaly_density_threshold: float = Field(
         3.0, gt=1, description="LOF above which the density detector calls a customer anomalous (3: a third of "

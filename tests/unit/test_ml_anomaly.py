@@ -96,7 +96,7 @@ def test_clean_data_has_almost_no_flags():
 
 def test_a_group_larger_than_the_neighbourhood_masks_itself_from_density():
     """The documented limit: with fewer neighbours than group members in the reference, LOF sees a cluster."""
-    X, truth = _planted(7, people=3000, bots=150)  # ~5%: about 50 of the 1024 reference rows
+    X, truth = _planted(7, people=3000, bots=150)  # ~5%: about 24 of the 512 reference rows
     wide = AnomalyDetector(n_neighbors=100, random_state=7).fit(X).density_scores(X)
     narrow = AnomalyDetector(n_neighbors=10, random_state=7).fit(X).density_scores(X)
     assert np.median(wide[truth]) > 3.0
