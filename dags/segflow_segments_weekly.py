@@ -1,26 +1,29 @@
 """
-### segflow_segments_weekly — recluster, drift, CLV, publish (weekly, on the features asset)
+### segflow_segments_weekly — anomalies, recluster, drift, CLV, monitoring, publish (weekly, on the features asset)
 
 Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`), or early
 by `segflow_elt`'s daily drift screen (`trigger_recluster`, conf `as_of` = that day; see `ml.recluster_triggers`).
 The week (`as_of`) comes from, in order: the `as_of` param of a manual run, the triggering asset event,
 the run's logical date.
 
-1. **recluster** — k-means on `marts.customer_features`, k chosen by silhouette in the configured range;
-   segment ids matched to last week's (stable identities), named from their profiles; model run recorded
-   with code version, data fingerprint, params and metrics.
-2. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
+1. **detect_anomalies** — isolation forest + local outlier factor on every customer's traffic features
+   (cadence, events per session, device, carts, purchases); customers both detectors flag are listed with
+   their reasons in `ml.customer_anomalies` (`segflow anomalies --list`) and kept out of the segments.
+2. **recluster** — k-means on `marts.customer_features` without the flagged customers, k chosen by silhouette
+   in the configured range; segment ids matched to last week's (stable identities), named from their
+   profiles; model run recorded with code version, data fingerprint, params and metrics.
+3. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
    and the fixed baseline; segment shares (chi-square); each segment's cohort; all p-values corrected together
    (Holm), drift only when significant and PSI above the floor; centroid shift and silhouette trend warn.
    A drift verdict alerts (log + webhook). Stored in `ml.drift_runs` / `ml.drift_metrics` / `ml.drift_bins`.
-3. **fit_clv** — BG/NBD + Gamma-Gamma on `marts.customer_purchase_summary`: each customer's expected
+4. **fit_clv** — BG/NBD + Gamma-Gamma on `marts.customer_purchase_summary`: each customer's expected
    purchases over `SEGFLOW_CLV_HORIZON_WEEKS`, probability alive, expected spend, predictive and historic CLV
    (`ml.customer_clv`), the fit in `ml.clv_models`. Too few repeat customers or a fit that does not converge is
    recorded there (status and reason) and does not stop the publication.
-4. **monitor_segments** — SPC control charts (Western Electric rules 1-4) on each segment's weekly size,
+5. **monitor_segments** — SPC control charts (Western Electric rules 1-4) on each segment's weekly size,
    conversion, AOV, revenue and sessions, STL trend breaks in its daily sessions: `ml.segment_kpi_series`,
    `ml.spc_signals`, `ml.trend_breaks`. See docs/drift.md.
-5. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+6. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -66,6 +69,15 @@ def segflow_segments_weekly():
         if logical_date is not None:
             return logical_date.in_timezone("UTC").strftime("%Y-%m-%dT%H:%M:%S")
         return None
+
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def detect_anomalies(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.anomalies import detect_anomalies as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
     @warehouse_task
     @fail_fast_on_user_errors
@@ -122,7 +134,9 @@ def segflow_segments_weekly():
         return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
     week = resolve_as_of()
+    anomalies = detect_anomalies(week)
     clustered = recluster(week)
+    anomalies >> clustered
     drift = check_drift(week)
     published = publish(week)
     clustered >> drift >> [monitor_segments(week), published]

@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date, datetime
 
+from segflow.cli_anomalies import add_anomalies_parser
 from segflow.cli_data import cmd_mapping, cmd_quarantine
 from segflow.cli_demo import cmd_airflow, cmd_demo
 from segflow.cli_help import BUILD_HELP, ERASE_HELP, LOAD_HELP, MAPPING_HELP
@@ -100,12 +101,14 @@ def cmd_run(args) -> None:
 
 
 def cmd_segment(args) -> None:
+    from segflow.jobs.anomalies import detect_anomalies
     from segflow.jobs.drift import check_drift
     from segflow.jobs.publish_segments import publish
     from segflow.jobs.segment import recluster
 
     as_of = _as_of(args.as_of)
-    out = {"segments": recluster(as_of=as_of).as_dict()}
+    out = {"anomalies": {k: v for k, v in detect_anomalies(as_of=as_of).as_dict().items() if k != "top_flagged"}}
+    out["segments"] = recluster(as_of=as_of).as_dict()
     out["drift"] = {k: v for k, v in check_drift(as_of=as_of).as_dict().items() if k != "features"}
     from segflow.jobs.monitoring import monitor_segments
 
@@ -219,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="rebuild every table from all data received before --as-of")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("segment", help="recluster, check drift and publish the week's segments")
+    add_anomalies_parser(sub)
+
+    p = sub.add_parser("segment", help="flag anomalies, recluster, check drift and publish the week's segments")
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
     p.add_argument("--no-publish", action="store_true")
     p.set_defaults(func=cmd_segment)

@@ -199,6 +199,16 @@ create table if not exists ml.trend_breaks (
 create table if not exists ml.recluster_triggers (
     as_of timestamp not null, reason varchar not null, triggered_at timestamp not null, dag_run_id varchar
 );
+-- anomaly detection (segflow.jobs.anomalies): one row per week, and one per customer scored that week
+create table if not exists ml.anomaly_runs (
+    as_of timestamp not null, run_id varchar not null, customer_count bigint, flagged_count bigint,
+    excluded_from_segments boolean, features varchar, params varchar, feature_medians varchar,
+    code_version varchar, library_versions varchar, created_at timestamp
+);
+create table if not exists ml.customer_anomalies (
+    as_of timestamp not null, run_id varchar not null, customer_id varchar not null, isolation_score double,
+    density_score double, max_abs_z double, is_flagged boolean not null, reasons varchar
+);
 create table if not exists ml.publications (
     as_of timestamp not null, run_id varchar not null, path varchar not null, row_count bigint,
     published_at timestamp

@@ -269,6 +269,41 @@ class Settings(BaseSettings):
     # --- scheduling ------------------------------------------------------------------------------------
     week_start_weekday: int = Field(0, ge=0, le=6, description="0=Monday: the day a segment week closes.")
 
+    # --- anomalies (segflow.jobs.anomalies, ml.anomaly; docs/anomalies.md) ------------------------------
+    anomaly_window_days: int = Field(
+        28, ge=1, le=366, description="Days of sessions (before the as-of) the traffic features of the anomaly "
+        "step are measured over; a customer without a session in it is scored on median values (never flagged).")
+    anomaly_min_cadence_gaps: int = Field(
+        10, ge=1, description="Fewest gaps between events (over the window) before events_per_minute is measured: "
+        "a rate from two or three gaps is noise, and one short visit must not look like a bot.")
+    anomaly_trees: int = Field(100, ge=10, le=5000, description="Isolation Forest: number of trees.")
+    anomaly_tree_samples: int = Field(256, ge=16, description="Isolation Forest: rows each tree is grown on.")
+    anomaly_isolation_threshold: float = Field(
+        0.6, gt=0.5, lt=1, description="Isolation score s (Liu et al.: in (0, 1), 0.5 = nothing distinct) above "
+        "which the forest calls a customer anomalous.")
+    anomaly_density_neighbors: int = Field(
+        25, ge=2, description="Local Outlier Factor neighbourhood. A group of similar customers smaller than "
+        "neighbors / density_sample of the population (about 5% by default) counts as anomalous; a larger one "
+        "is a segment.")
+    anomaly_density_sample: int = Field(
+        512, ge=100, description="Distinct customers drawn as LOF's reference set (keeps the step linear in the "
+        "number of customers).")
+    anomaly_density_threshold: float = Field(
+        3.0, gt=1, description="LOF above which the density detector calls a customer anomalous (3: a third of "
+        "the local density of its neighbours).")
+    anomaly_rule: Literal["both", "either"] = Field(
+        "both", description="'both': flagged only when the isolation and the density detector agree; 'either': "
+        "when one of them fires.")
+    anomaly_min_unusual_features: int = Field(
+        2, ge=0, description="Features with |robust z| above anomaly_unusual_z a flagged customer needs (0 = no "
+        "such condition): one extreme attribute alone is a quirk, not a different kind of customer.")
+    anomaly_unusual_z: float = Field(
+        3.5, gt=0, description="Robust z-score (median / MAD) beyond which a feature counts as unusual and is "
+        "listed as a reason (3.5: Iglewicz & Hoaglin's cut-off for modified z-scores).")
+    anomaly_reasons: int = Field(3, ge=1, le=10, description="Reasons (features) stored per customer, largest first.")
+    anomaly_exclude_from_segments: bool = Field(
+        True, description="Keep customers flagged for a week out of that week's segmentation and segment exports.")
+
     @field_validator("home", "dbt_project_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from segflow.ddl import ensure_schema  # the ml tables live with the other warehouse DDL
 from segflow.errors import NotReady
+from segflow.jobs.anomalies import exclude_flagged
 from segflow.jobs.ml_common import code_version, library_versions, to_naive_utc
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
@@ -76,6 +77,7 @@ def recluster(settings: Settings | None = None, as_of: datetime | None = None) -
 
     settings = settings or get_settings()
     frame, as_of = _features_frame(settings, to_naive_utc(as_of))
+    frame, anomalies_excluded = exclude_flagged(settings, frame, as_of)  # flagged customers (bots) stay out
     columns = list(settings.features)
     raw = feature_matrix(frame, columns)
     preprocessor = make_preprocessor()
@@ -117,6 +119,7 @@ def recluster(settings: Settings | None = None, as_of: datetime | None = None) -
               "random_state": settings.random_seed, "silhouette_sample": settings.silhouette_sample,
               "preprocessing": "median impute -> signed log1p -> standard scale",
               "match_max_distance": settings.segment_match_max_distance}
+    params["anomalies_excluded"] = anomalies_excluded  # None: no anomaly run for the week (or exclusion off)
     snapshot = frame[["customer_id", *columns, *[c for c in ("sessions_7d", "orders_28d", "revenue_28d")
                                                   if c not in columns]]].copy()
     snapshot.insert(0, "as_of", as_of)

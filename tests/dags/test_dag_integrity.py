@@ -84,7 +84,8 @@ def test_elt_order_gate_before_week_close(parsed):
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
     assert weekly["check_drift"]["downstream"] == ["monitor_segments", "publish"]
     assert weekly["fit_clv"]["downstream"] == ["publish"]
-    assert "fit_clv" in weekly["resolve_as_of"]["downstream"]  # beside recluster, not after it
+    assert "fit_clv" in weekly["resolve_as_of"]["downstream"]  # beside the segmentation, not after it
+    assert weekly["detect_anomalies"]["downstream"] == ["recluster"]  # bots are flagged before segmenting
 
 
 def test_drift_screen_triggers_an_early_recluster_and_records_it(parsed):
