@@ -38,8 +38,20 @@ def test_recluster_records_a_reproducible_model_run(home_copy):
     assert record["code_version"]
     assert "scikit-learn" in json.loads(record["library_versions"])
     assert json.loads(record["features"]) == list(home_copy.features)
-    assert set(json.loads(record["scores"])) == {str(k) for k in range(home_copy.k_min, home_copy.k_max + 1)}
+    # every (algorithm, k) candidate of the model selection is recorded with its criteria
+    scores = json.loads(record["scores"])
+    assert set(scores) == {f"{a}:{k}" for a in home_copy.segment_algorithms
+                           for k in range(home_copy.k_min, home_copy.k_max + 1)}
+    assert {"silhouette", "davies_bouldin", "calinski_harabasz", "stability", "min_share"} <= set(
+        scores[f"{record['algorithm']}:{record['k']}"])
+    assert record["algorithm"] in home_copy.segment_algorithms
+    assert json.loads(record["params"])["selection_reason"] == run.selection_reason
     assert snapshot_rows == run.customers
+    # first run: every segment is born, names are unique and carry the rule that produced them
+    assert {e["event"] for e in run.lineage} == {"birth"}
+    names = [s["segment_name"] for s in run.segments]
+    assert len(set(names)) == len(names)
+    assert all(s["name_rule"] for s in run.segments)
 
 
 def test_recluster_same_week_twice_is_identical(home_copy):
