@@ -80,7 +80,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
                 centers = model.cluster_centers_
             elif self.algorithm == "gmm":
                 model = GaussianMixture(n_components=self.n_clusters, covariance_type="full",
-                                        random_state=seed, n_init=max(1, self.n_init // 2), reg_covar=1e-4)
+                                        random_state=seed, n_init=1, reg_covar=1e-4)
                 model.fit(X[sample])
                 self.gmm_ = model
                 labels = model.predict(X)

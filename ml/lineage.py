@@ -6,10 +6,12 @@ them, their Jaccard index is at least ``min_overlap`` and their centroids lie wi
 other in the anchored space (both centroids scaled with the previous run's means and scales, so the yardstick
 does not move with this week's data). Everything else gets a fresh id, never a reused one. Around that:
 
-- ``split``: a previous segment hands at least ``event_share`` of its members to a current cluster other
-  than its continuation (one row per parent -> child);
-- ``merge``: a current cluster takes at least ``event_share`` of its members from a previous segment other
-  than the one it continues (one row per parent -> child);
+- a flow between a previous segment and a current cluster is *significant* when it holds at least
+  ``event_share`` of the previous segment's members or of the current cluster's members;
+- ``split`` (parent -> child): a significant flow from a segment that lives on (is continued) to another
+  cluster, or - when neither lives on - the child's only significant parent;
+- ``merge`` (parent -> child): a significant flow into a cluster that continues another id, or - when
+  neither lives on - into a child with two or more significant parents;
 - ``birth``: a fresh id that no split or merge explains; ``death``: a previous id that nothing continues.
 """
 
@@ -100,18 +102,20 @@ def track_segments(
     if prev_ids:
         prev_share = inter / np.maximum(inter.sum(axis=0, keepdims=True), 1)  # of the parent's members
         cur_share = inter / np.maximum(inter.sum(axis=1, keepdims=True), 1)   # of the child's members
+        significant = (prev_share >= event_share) | (cur_share >= event_share)
         for r in range(k):
             for c, parent in enumerate(prev_ids):
-                if ids[r] == parent:
+                if ids[r] == parent or not significant[r, c]:
                     continue
                 row = {"segment_id": ids[r], "related_segment_id": parent, "overlap": float(overlap[r, c]),
                        "distance": float(dist[r, c])}
-                if prev_share[r, c] >= event_share:
-                    events.append({"event": "split", **row})
-                elif cur_share[r, c] >= event_share:
-                    events.append({"event": "merge", **row})
-                else:
-                    continue
+                if parent in continued:  # an offshoot of a segment that lives on
+                    kind = "split"
+                elif ids[r] in continued:  # absorbed into a segment that lives on
+                    kind = "merge"
+                else:  # neither lives on: several parents make a merge, one parent a split
+                    kind = "merge" if significant[r].sum() >= 2 else "split"
+                events.append({"event": kind, **row})
                 if ids[r] not in continued:
                     explained.add(ids[r])
                 if parent not in continued:

@@ -215,9 +215,9 @@ class Settings(BaseSettings):
         "first: kmeans, gmm, agglomerative). k-means switches to MiniBatchKMeans above "
         "segment_minibatch_threshold rows; agglomerative fits on a sample.")
     selection_sample: int = Field(
-        5000, ge=200, description="Rows sampled (seeded) on which every (algorithm, k) is fitted and scored.")
+        3000, ge=200, description="Rows sampled (seeded) on which every (algorithm, k) is fitted and scored.")
     bootstrap_runs: int = Field(
-        3, ge=0, le=50, description="Resamples per candidate for bootstrap stability (mean ARI against the fit).")
+        2, ge=0, le=50, description="Resamples per candidate for bootstrap stability (mean ARI against the fit).")
     min_segment_share: float = Field(
         0.02, ge=0, lt=0.5, description="Over-segmentation guard: a candidate whose smallest segment holds less "
         "than this share of customers is not admissible.")
