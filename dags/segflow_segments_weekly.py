@@ -5,9 +5,13 @@ Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_
 The week (`as_of`) comes from, in order: the `as_of` param of a manual run, the triggering asset event,
 the run's logical date.
 
-1. **recluster** — k-means on `marts.customer_features`, k chosen by silhouette in the configured range;
-   segment ids matched to last week's (stable identities), named from their profiles; model run recorded
-   with code version, data fingerprint, params and metrics.
+1. **recluster** — customer_features + engagement + activity trend (docs/segmentation.md); algorithm
+   (k-means / Gaussian mixture) and k chosen by silhouette, Davies-Bouldin, Calinski-Harabasz and bootstrap
+   stability, keeping last week's choice unless the evidence is clear; ids kept while member overlap and
+   anchored centroids hold, splits / merges / births / deaths in `ml.segment_lineage`, customer flows in
+   `ml.segment_transitions`; unique names with the rule behind them; hybrid rule segments from
+   `rule_segments.yml`; model run recorded with code version, data fingerprint, params and every candidate's
+   scores.
 2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
 3. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to

@@ -199,6 +199,7 @@ def select_model(
     min_segment_share: float = 0.02,
     min_stability: float = 0.6,
     tolerance: float = 0.5,
+    keep_tolerance: float = 3.0,
     n_init: int = 4,
 ) -> ModelChoice:
     """Choose the algorithm and k on a random sample of ``selection_sample`` rows of the preprocessed ``X``.
@@ -210,9 +211,10 @@ def select_model(
 
     Rule: a candidate is admissible when its smallest segment holds at least ``min_segment_share`` and its
     stability is at least ``min_stability``. Admissible candidates are ranked on each of silhouette,
-    Davies-Bouldin, Calinski-Harabasz and stability; the composite is the mean rank. Every candidate within
-    ``tolerance`` composite ranks of the best is as good as the best: among those, last week's (algorithm, k)
-    is kept when present; otherwise the simplest - the fewest segments, then the earlier algorithm in
+    Davies-Bouldin, Calinski-Harabasz and stability; the composite is the mean rank. Last week's
+    (algorithm, k) is kept while it is admissible and within ``keep_tolerance`` composite ranks of the best
+    (the evidence against it is not clear); otherwise, of the candidates within ``tolerance`` ranks of the
+    best, the simplest is taken - the fewest segments, then the earlier algorithm in
     :data:`ml.clustering.ALGORITHMS`. When nothing is admissible, the most stable candidate is taken and the
     reason says so.
     """
@@ -266,10 +268,11 @@ def select_model(
     top = composite.min()
     near = [c for c, r in zip(admissible, composite, strict=True) if r <= top + tolerance]
     order = {a: i for i, a in enumerate(ALGORITHMS)}
-    kept = next((c for c in near if previous is not None and (c.algorithm, c.k) == tuple(previous)), None)
+    kept = next((c for c, r in zip(admissible, composite, strict=True) if previous is not None
+                 and (c.algorithm, c.k) == tuple(previous) and r <= top + keep_tolerance), None)
     if kept is not None:
-        reason = (f"last week's ({kept.algorithm}, k={kept.k}) is within {tolerance} composite ranks of the best: "
-                  "kept")
+        reason = (f"last week's ({kept.algorithm}, k={kept.k}) is within {keep_tolerance} composite ranks of the "
+                  "best: kept")
     else:
         kept = min(near, key=lambda c: (c.k, order[c.algorithm]))
         reason = (f"simplest of {len(near)} candidate(s) within {tolerance} composite ranks of the best "

@@ -69,6 +69,7 @@ def fit_segments(
     min_segment_share: float = 0.02,
     min_stability: float = 0.6,
     tolerance: float = 0.5,
+    keep_tolerance: float = 3.0,
     merge_distance: float = 1.0,
     fit_sample: int = 20000,
     silhouette_sample: int = 4000,
@@ -81,7 +82,8 @@ def fit_segments(
     X = pre.transform(raw)
     choice = select_model(X, ks, algorithms, previous=previous, random_state=random_state,
                           selection_sample=selection_sample, bootstrap_runs=bootstrap_runs,
-                          min_segment_share=min_segment_share, min_stability=min_stability, tolerance=tolerance)
+                          min_segment_share=min_segment_share, min_stability=min_stability, tolerance=tolerance,
+                          keep_tolerance=keep_tolerance)
     model = SegmentClusterer(choice.algorithm, choice.k, random_state=random_state, fit_sample=fit_sample,
                              minibatch_threshold=minibatch_threshold).fit(X)
     labels, merged = merge_close_segments(X, model.labels_, merge_distance)

@@ -226,8 +226,11 @@ class Settings(BaseSettings):
         "admissible.")
     selection_tolerance: float = Field(
         0.5, ge=0, description="Candidates within this many composite ranks (mean rank on silhouette, "
-        "Davies-Bouldin, Calinski-Harabasz, stability) of the best count as equally good: last week's "
-        "(algorithm, k) is kept among them, else the simplest.")
+        "Davies-Bouldin, Calinski-Harabasz, stability) of the best count as equally good: the simplest of them "
+        "(fewest segments, then kmeans < gmm < agglomerative) is taken.")
+    selection_keep_tolerance: float = Field(
+        3.0, ge=0, description="Last week's (algorithm, k) is kept while within this many composite ranks of the "
+        "best candidate (the evidence for a change is not clear); 0 = always re-choose.")
     segment_merge_distance: float = Field(
         1.0, ge=0, description="Segments whose centroids lie closer than this (model space: standard deviations) "
         "are merged after the fit (near-identical profiles).")

@@ -87,7 +87,7 @@ def recluster(settings: Settings | None = None, as_of: datetime | None = None) -
         previous=state["choice"], random_state=settings.random_seed, flag_weight=settings.missing_flag_weight,
         selection_sample=settings.selection_sample, bootstrap_runs=settings.bootstrap_runs,
         min_segment_share=settings.min_segment_share, min_stability=settings.min_stability,
-        tolerance=settings.selection_tolerance, merge_distance=settings.segment_merge_distance,
+        tolerance=settings.selection_tolerance, keep_tolerance=settings.selection_keep_tolerance, merge_distance=settings.segment_merge_distance,
         fit_sample=settings.segment_fit_sample, silhouette_sample=settings.silhouette_sample,
         minibatch_threshold=settings.segment_minibatch_threshold)
     lineage, names = identities_and_names(fit, frame, columns, state, settings)

@@ -58,7 +58,7 @@ def test_previous_choice_is_kept_when_within_tolerance_and_dropped_when_not(blob
                         selection_sample=500)
     assert (kept.algorithm, kept.k) == ("gmm", 4) and "kept" in kept.reason
     wrong = select_model(X, range(2, 8), ("kmeans",), previous=("kmeans", 7), random_state=1,
-                         selection_sample=500, tolerance=0.0)
+                         selection_sample=500, tolerance=0.0, keep_tolerance=0.0)
     assert wrong.k == 4
 
 
