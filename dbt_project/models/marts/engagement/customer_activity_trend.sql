@@ -31,7 +31,8 @@ dated as (
 
     select
         daily.customer_id,
-        cast(({{ dbt.datediff('daily.activity_date', 'run_context.as_of_date', 'day') }} - 1) / 7 as integer)
+        -- floor, not a cast: a cast rounds a fractional quotient (DuckDB's / on integers is not integer division)
+        cast(floor(({{ dbt.datediff('daily.activity_date', 'run_context.as_of_date', 'day') }} - 1) / 7.0) as integer)
             as weeks_back
     from daily
     cross join run_context
