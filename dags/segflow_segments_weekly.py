@@ -9,9 +9,14 @@ the run's logical date.
 1. **detect_anomalies** — isolation forest + local outlier factor on every customer's traffic features
    (cadence, events per session, device, carts, purchases); customers both detectors flag are listed with
    their reasons in `ml.customer_anomalies` (`segflow anomalies --list`) and kept out of the segments.
-2. **recluster** — k-means on `marts.customer_features` without the flagged customers, k chosen by silhouette
-   in the configured range; segment ids matched to last week's (stable identities), named from their
-   profiles; model run recorded with code version, data fingerprint, params and metrics.
+2. **recluster** — without the flagged customers: customer_features + engagement + activity trend
+   (docs/segmentation.md); algorithm
+   (k-means / Gaussian mixture) and k chosen by silhouette, Davies-Bouldin, Calinski-Harabasz and bootstrap
+   stability, keeping last week's choice unless the evidence is clear; ids kept while member overlap and
+   anchored centroids hold, splits / merges / births / deaths in `ml.segment_lineage`, customer flows in
+   `ml.segment_transitions`; unique names with the rule behind them; hybrid rule segments from
+   `rule_segments.yml`; model run recorded with code version, data fingerprint, params and every candidate's
+   scores.
 3. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
    and the fixed baseline; segment shares (chi-square); each segment's cohort; all p-values corrected together
    (Holm), drift only when significant and PSI above the floor; centroid shift and silhouette trend warn.

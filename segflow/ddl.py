@@ -170,6 +170,25 @@ create table if not exists ml.segments (
 create table if not exists ml.segment_assignments (
     as_of timestamp not null, run_id varchar not null, customer_id varchar not null, segment_id varchar not null
 );
+-- issue 9 segmentation: what happened to each segment id from one accepted run to the next (continued, split,
+-- merge, birth, death; related_segment_id = the previous segment of a continuation, split or merge), how many
+-- customers moved between segment ids (from null = new this week, to null = gone), and the hybrid rule
+-- segments (config predicates over features) beside the clusters
+create table if not exists ml.segment_lineage (
+    as_of timestamp not null, run_id varchar not null, previous_run_id varchar, event varchar not null,
+    segment_id varchar not null, related_segment_id varchar, overlap double, centroid_distance double
+);
+create table if not exists ml.segment_transitions (
+    as_of timestamp not null, run_id varchar not null, previous_run_id varchar, from_segment_id varchar,
+    to_segment_id varchar, customers bigint not null
+);
+create table if not exists ml.rule_segments (
+    as_of timestamp not null, run_id varchar not null, rule_name varchar not null, predicate varchar not null,
+    customer_count bigint not null
+);
+create table if not exists ml.rule_segment_members (
+    as_of timestamp not null, run_id varchar not null, rule_name varchar not null, customer_id varchar not null
+);
 create table if not exists ml.drift_runs (
     as_of timestamp not null, reference_as_of timestamp, verdict varchar not null, max_psi double,
     drifted_features varchar, created_at timestamp
@@ -303,6 +322,7 @@ _ADDED_COLUMNS = (
     ("ml.drift_metrics", "p_adjusted", "double"),
     ("ml.drift_metrics", "n_reference", "bigint"),
     ("ml.drift_metrics", "n_current", "bigint"),
+    ("ml.segments", "name_rule", "varchar"),  # the naming rule behind segment_name (issue 9)
 )
 
 

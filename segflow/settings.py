@@ -22,17 +22,28 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 """The source checkout (holds ``dbt_project/`` and ``dags/``)."""
 
 DEFAULT_FEATURES = (
+    # chosen on evidence (docs/segmentation.md: ARI per feature set on generator seeds 1-5)
     "recency_days",
+    "days_since_last_activity",
+    "tenure_days",
     "frequency",
     "monetary",
     "avg_order_value",
     "sessions_28d",
+    "sessions_per_week",  # marts.customer_engagement
     "pages_per_session",
     "avg_session_minutes",
     "cart_abandonment_rate",
     "app_event_share",
     "email_click_rate",
-    "tenure_days",
+    "email_open_rate",
+    "orders_per_session",  # derived: frequency / session_count (ml.features.DERIVED_FEATURES)
+    "active_week_share",  # marts.customer_activity_trend
+    "activity_trend",  # marts.customer_activity_trend
+)
+DEFAULT_LOG_FEATURES = (
+    "recency_days", "days_since_last_activity", "tenure_days", "frequency", "monetary", "avg_order_value",
+    "sessions_28d", "sessions_per_week", "pages_per_session", "avg_session_minutes",
 )
 
 
@@ -179,18 +190,66 @@ class Settings(BaseSettings):
     # --- segmentation --------------------------------------------------------------------------------
     features: tuple[str, ...] = DEFAULT_FEATURES
     k_min: int = Field(3, ge=2)
-    k_max: int = Field(8, ge=2)
+    k_max: int = Field(10, ge=2)
     silhouette_sample: int = Field(4000, ge=100, description="Rows sampled to score silhouette.")
     min_silhouette: float = Field(0.10, ge=-1, le=1, description="Model-quality floor: below it nothing is published.")
     min_customers: int = Field(50, ge=2, description="Fewer customers than this fails the data gate.")
     min_events: int = Field(100, ge=1, description="Fewer staged events than this fails the data gate.")
     random_seed: int = Field(42, ge=0, le=2**32 - 1)
     segment_match_max_distance: float = Field(
-        2.5, gt=0,
-        description="Centroid distance (standardized units) above which a cluster gets a new id. On the demo, "
-        "week-to-week matches move 0.1-2.0 (the new-customer cohort moves most) while distinct segments are "
-        ">= 3.3 apart.",
+        3.0, gt=0,
+        description="Largest centroid distance (standard deviations of the previous run, over every feature) at "
+        "which a cluster may keep a previous segment's id; beyond it the meaning has moved and the cluster gets "
+        "a fresh id (docs/segmentation.md gives the distances measured week to week).",
     )
+
+    # --- segmentation: features, model selection, identities, rule segments (issue 9, docs/segmentation.md) ---
+    log_features: tuple[str, ...] = Field(
+        DEFAULT_LOG_FEATURES, description="Features compressed with signed log1p before scaling (spend, counts, "
+        "days: heavy right tails). Names not in `features` are ignored.")
+    missing_flag_weight: float = Field(
+        1.0, ge=0, le=10, description="Weight of the 0/1 missing-value flag appended for every feature that has "
+        "missing values (e.g. no orders: no orders_per_session); 0 = impute without flags.")
+    segment_algorithms: tuple[Literal["kmeans", "gmm", "agglomerative"], ...] = Field(
+        ("kmeans", "gmm"), min_length=1, description="Algorithms the weekly model selection compares (simplest "
+        "first: kmeans, gmm, agglomerative). k-means switches to MiniBatchKMeans above "
+        "segment_minibatch_threshold rows; agglomerative fits on a sample.")
+    selection_sample: int = Field(
+        3000, ge=200, description="Rows sampled (seeded) on which every (algorithm, k) is fitted and scored.")
+    bootstrap_runs: int = Field(
+        2, ge=0, le=50, description="Resamples per candidate for bootstrap stability (mean ARI against the fit).")
+    min_segment_share: float = Field(
+        0.02, ge=0, lt=0.5, description="Over-segmentation guard: a candidate whose smallest segment holds less "
+        "than this share of customers is not admissible.")
+    min_stability: float = Field(
+        0.6, ge=0, le=1, description="A candidate whose bootstrap stability (mean ARI) is below this is not "
+        "admissible.")
+    selection_tolerance: float = Field(
+        0.5, ge=0, description="Candidates within this many composite ranks (mean rank on silhouette, "
+        "Davies-Bouldin, Calinski-Harabasz, stability) of the best count as equally good: the simplest of them "
+        "(fewest segments, then kmeans < gmm < agglomerative) is taken.")
+    selection_keep_tolerance: float = Field(
+        3.0, ge=0, description="Last week's (algorithm, k) is kept while within this many composite ranks of the "
+        "best candidate (the evidence for a change is not clear); 0 = always re-choose.")
+    segment_merge_distance: float = Field(
+        1.0, ge=0, description="Segments whose centroids lie closer than this (model space: standard deviations) "
+        "are merged after the fit (near-identical profiles).")
+    segment_fit_sample: int = Field(
+        20000, ge=1000, description="Rows a Gaussian mixture or agglomerative fit uses at most; every row is then "
+        "assigned (posterior / nearest centroid).")
+    segment_minibatch_threshold: int = Field(
+        100_000, ge=1000, description="Above this many customers k-means runs as MiniBatchKMeans.")
+    lineage_min_overlap: float = Field(
+        0.5, gt=0, le=1, description="A cluster keeps a previous segment's id only if their members' Jaccard "
+        "index (customers present both weeks) is at least this (and the centroids are within "
+        "segment_match_max_distance).")
+    lineage_event_share: float = Field(
+        0.2, gt=0, le=1, description="A split (merge) is recorded when a previous segment gives (a current "
+        "cluster takes) at least this share of its members to (from) a segment other than its continuation.")
+    rule_segments_file: Path | None = Field(
+        None, description="YAML of hybrid rule segments (name + predicate over features, e.g. `clv > 500 and "
+        "days_since_last_order <= 30`); default: <home>/rule_segments.yml when it exists.")
+
 
     # --- drift and monitoring (segflow.jobs.drift, segflow.jobs.monitoring; docs/drift.md) ----------------
     psi_warn: float = Field(
@@ -317,7 +376,8 @@ class Settings(BaseSettings):
                              "SEGFLOW_PII_KEY instead (the next build recomputes every pseudonym)")
         return None
 
-    @field_validator("duckdb_temp_dir", "clv_calibration_end", "dbt_executable", mode="before")
+    @field_validator("duckdb_temp_dir", "clv_calibration_end", "dbt_executable", "rule_segments_file",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         """``SEGFLOW_X=`` means "not set" for an optional setting (an empty path would otherwise be the cwd)."""
