@@ -8,8 +8,12 @@ the run's logical date.
 1. **recluster** — k-means on `marts.customer_features`, k chosen by silhouette in the configured range;
    segment ids matched to last week's (stable identities), named from their profiles; model run recorded
    with code version, data fingerprint, params and metrics.
-2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
-3. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+2. **segment_kpis** — per-segment conversion, AOV, revenue per customer and share, retention and churn with
+   confidence intervals, and how strongly the segments separate them (chi-square / Kruskal–Wallis), written to
+   `ml.segment_kpis` and `ml.segment_separation` (docs/business-metrics.md). Runs beside drift; publication does
+   not wait for it.
+3. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
+4. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -80,6 +84,15 @@ def segflow_segments_weekly():
                                                                  if f["verdict"] == "drift"])
         return {k: v for k, v in result.as_dict().items() if k != "features"}
 
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def segment_kpis(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.segment_kpis import segment_kpis as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
+
     @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def publish(as_of: str | None) -> dict:
@@ -93,6 +106,7 @@ def segflow_segments_weekly():
     clustered = recluster(week)
     drift = check_drift(week)
     clustered >> drift >> publish(week)
+    clustered >> segment_kpis(week)
 
 
 segflow_segments_weekly()

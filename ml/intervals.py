@@ -34,7 +34,9 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return p, max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact bounds where rounding would leave 1e-17
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return p, low, high
 
 
 def newcombe_diff(k_treat: int, n_treat: int, k_ctrl: int, n_ctrl: int,
@@ -81,8 +83,8 @@ def welch_diff(treat: ArrayLike, ctrl: ArrayLike, confidence: float = 0.95) -> t
         return d, math.nan, math.nan
     a, b = x1.var(ddof=1) / x1.size, x0.var(ddof=1) / x0.size
     se = math.sqrt(a + b)
-    if se == 0:  # both arms constant: no sampling variation to express
-        return d, d, d
+    if se == 0:  # both arms constant (e.g. nobody bought): the t interval cannot express the uncertainty
+        return d, math.nan, math.nan
     df = (a + b) ** 2 / (a * a / (x1.size - 1) + b * b / (x0.size - 1))
     half = stats.t.ppf(0.5 + confidence / 2, df) * se
     return d, d - half, d + half

@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date, datetime
 
+from segflow.cli_ab import add_parsers as add_business_parsers
 from segflow.cli_data import cmd_mapping, cmd_quarantine
 from segflow.cli_demo import cmd_airflow, cmd_demo
 from segflow.cli_help import BUILD_HELP, ERASE_HELP, LOAD_HELP, MAPPING_HELP
@@ -213,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
     p.add_argument("--no-publish", action="store_true")
     p.set_defaults(func=cmd_segment)
+
+    add_business_parsers(sub)
 
     p = sub.add_parser("erase", help="right to erasure: remove a person from the warehouse and exports",
                        formatter_class=argparse.RawDescriptionHelpFormatter, description=ERASE_HELP)

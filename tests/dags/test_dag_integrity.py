@@ -83,6 +83,7 @@ def test_elt_order_gate_before_week_close(parsed):
     assert tasks["is_week_end"]["downstream"] == ["close_week"]
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
     assert weekly["check_drift"]["downstream"] == ["publish"]
+    assert "segment_kpis" in weekly["recluster"]["downstream"]
 
 
 def test_erase_dag_is_manual_only(parsed):

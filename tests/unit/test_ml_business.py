@@ -58,6 +58,7 @@ def test_intervals_are_nan_without_data_and_reject_bad_input():
     assert all(math.isnan(v) for v in wilson(0, 0))
     assert math.isnan(mean_ci([5.0])[1])
     assert all(math.isnan(v) for v in newcombe_diff(0, 0, 1, 2))
+    assert math.isnan(welch_diff([0.0, 0.0], [0.0, 0.0, 0.0])[1])  # no variation: no t interval
     with pytest.raises(ValueError, match="confidence"):
         wilson(1, 2, confidence=1.5)
     with pytest.raises(ValueError, match="successes"):
