@@ -94,11 +94,11 @@ def ratio_ci(numerator: ArrayLike, denominator: ArrayLike,
              confidence: float = 0.95) -> tuple[float, float, float]:
     """Ratio of sums ``sum(num) / sum(den)`` over units (e.g. revenue / orders over customers = AOV) with a
     delta-method (linearisation) interval that treats the unit, not the order, as the sample: orders of one
-    customer are not independent."""
+    customer are not independent. t quantile with units - 1 degrees of freedom (a little wider for few units)."""
     num, den = _finite(numerator, "ratio_ci"), _finite(denominator, "ratio_ci")
     if num.shape != den.shape:
         raise ValueError("ratio_ci: numerator and denominator need the same length")
-    z = z_value(confidence)
+    z_value(confidence)
     if num.size == 0 or den.sum() == 0:
         return NAN3
     ratio = float(num.sum() / den.sum())
@@ -106,5 +106,5 @@ def ratio_ci(numerator: ArrayLike, denominator: ArrayLike,
     if m < 2:
         return ratio, math.nan, math.nan
     residual = num - ratio * den
-    se = math.sqrt(residual.var(ddof=1) / m) / den.mean()
-    return ratio, ratio - z * se, ratio + z * se
+    half = stats.t.ppf(0.5 + confidence / 2, m - 1) * math.sqrt(residual.var(ddof=1) / m) / den.mean()
+    return ratio, ratio - half, ratio + half

@@ -107,7 +107,14 @@ def test_ab_readout_cli_from_files_and_from_the_marts(segmented, tmp_path, monke
     capsys.readouterr()
     with connect(segmented, read_only=True) as con:
         count, = con.execute("select count(*) from ml.ab_readouts where experiment_id = 'exp-1'").fetchone()
+        overall = con.execute("select control, treatment from ml.ab_readouts where experiment_id = 'exp-1' "
+                              "and segment_id = '(all)' and metric = 'conversion_rate'").fetchone()
+        buyers = {c for (c,) in con.execute("select distinct customer_id from marts.fct_orders where "
+                                            "ordered_date between '2025-09-15' and '2025-09-28'").fetchall()}
     assert count == len(rows)
+    bought = customers["customer_id"].isin(buyers)
+    expected = [bought[customers["arm"] == arm].mean() for arm in ("control", "treatment")]
+    assert list(overall) == pytest.approx(expected)
 
 
 BAD_INPUTS = [
