@@ -17,18 +17,22 @@ the run's logical date.
    `ml.segment_transitions`; unique names with the rule behind them; hybrid rule segments from
    `rule_segments.yml`; model run recorded with code version, data fingerprint, params and every candidate's
    scores.
-3. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
+3. **segment_kpis** — per-segment conversion, AOV, revenue per customer and share, retention and churn with
+   confidence intervals, and how strongly the segments separate them (chi-square / Kruskal–Wallis), written to
+   `ml.segment_kpis` and `ml.segment_separation` (docs/business-metrics.md). Runs beside drift; publication does
+   not wait for it.
+4. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
    and the fixed baseline; segment shares (chi-square); each segment's cohort; all p-values corrected together
    (Holm), drift only when significant and PSI above the floor; centroid shift and silhouette trend warn.
    A drift verdict alerts (log + webhook). Stored in `ml.drift_runs` / `ml.drift_metrics` / `ml.drift_bins`.
-4. **fit_clv** — BG/NBD + Gamma-Gamma on `marts.customer_purchase_summary`: each customer's expected
+5. **fit_clv** — BG/NBD + Gamma-Gamma on `marts.customer_purchase_summary`: each customer's expected
    purchases over `SEGFLOW_CLV_HORIZON_WEEKS`, probability alive, expected spend, predictive and historic CLV
    (`ml.customer_clv`), the fit in `ml.clv_models`. Too few repeat customers or a fit that does not converge is
    recorded there (status and reason) and does not stop the publication.
-5. **monitor_segments** — SPC control charts (Western Electric rules 1-4) on each segment's weekly size,
+6. **monitor_segments** — SPC control charts (Western Electric rules 1-4) on each segment's weekly size,
    conversion, AOV, revenue and sessions, STL trend breaks in its daily sessions: `ml.segment_kpi_series`,
    `ml.spc_signals`, `ml.trend_breaks`. See docs/drift.md.
-6. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+7. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -129,6 +133,15 @@ def segflow_segments_weekly():
         return {k: v for k, v in run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict().items()
                 if k not in ("signals", "breaks")}
 
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def segment_kpis(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.segment_kpis import segment_kpis as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
+
     @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def publish(as_of: str | None) -> dict:
@@ -146,6 +159,7 @@ def segflow_segments_weekly():
     published = publish(week)
     clustered >> drift >> [monitor_segments(week), published]
     fit_clv(week) >> published  # the pool runs one warehouse writer at a time
+    clustered >> segment_kpis(week)
 
 
 segflow_segments_weekly()

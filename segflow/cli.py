@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date, datetime
 
+from segflow.cli_ab import add_parsers as add_business_parsers
 from segflow.cli_anomalies import add_anomalies_parser
 from segflow.cli_data import cmd_mapping, cmd_quarantine
 from segflow.cli_demo import cmd_airflow, cmd_demo
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a week replaces its rows. See docs/clv.md.")
     p.add_argument("--as-of", help="the week (must match the built marts, ISO date/time); default: latest build")
     p.set_defaults(func=cmd_clv)
+    add_business_parsers(sub)
 
     p = sub.add_parser("erase", help="right to erasure: remove a person from the warehouse and exports",
                        formatter_class=argparse.RawDescriptionHelpFormatter, description=ERASE_HELP)

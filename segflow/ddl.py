@@ -247,6 +247,21 @@ create table if not exists ml.customer_clv (
     as_of timestamp not null, customer_id varchar not null, expected_purchases double, probability_alive double,
     expected_avg_spend double, predictive_clv double, historic_clv double
 );
+-- business validation (segflow.jobs.segment_kpis, segflow ab-readout; docs/business-metrics.md): one row per
+-- week, segment ('(all)' = every customer) and KPI; one per week and KPI; one per experiment, week, segment, metric
+create table if not exists ml.segment_kpis (
+    as_of timestamp not null, run_id varchar not null, segment_id varchar not null, kpi varchar not null,
+    value double, ci_low double, ci_high double, n bigint not null
+);
+create table if not exists ml.segment_separation (
+    as_of timestamp not null, kpi varchar not null, test varchar not null, statistic double, effect_size double,
+    p_value double, n bigint not null, groups integer not null
+);
+create table if not exists ml.ab_readouts (
+    experiment_id varchar not null, as_of timestamp not null, segment_id varchar not null, metric varchar not null,
+    control double, treatment double, uplift double, ci_low double, ci_high double, n_control bigint not null,
+    n_treatment bigint not null, small_sample boolean not null
+);
 """
 
 

@@ -363,6 +363,24 @@ class Settings(BaseSettings):
     anomaly_exclude_from_segments: bool = Field(
         True, description="Keep customers flagged for a week out of that week's segmentation and segment exports.")
 
+    # --- business validation: segment KPIs and A/B readouts (docs/business-metrics.md) -----------------
+    kpi_window_days: int = Field(
+        28, ge=1, le=366, description="Segment KPIs: length in days of the current window (the days before "
+        "as_of) for conversion, AOV, revenue and retention; retention compares it with the window of the same "
+        "length before it.")
+    kpi_active_on: Literal["order", "activity"] = Field(
+        "order", description="What makes a customer 'active' for retention and churn: 'order' (placed an order "
+        "that day) or 'activity' (an interactive event or an order).")
+    churn_inactive_days: int = Field(
+        60, ge=1, le=3660, description="Segment KPIs: a customer active at least once before as_of has churned "
+        "when their last active day is this many days or more before as_of.")
+    ab_min_arm_size: int = Field(
+        100, ge=1, description="A/B readout: a segment row whose control or treatment arm has fewer customers "
+        "is flagged small_sample (wide interval, normal approximation least reliable).")
+    ab_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Confidence level of the A/B readout's uplift intervals and of the "
+        "segment KPI intervals.")
+
     @field_validator("home", "dbt_project_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

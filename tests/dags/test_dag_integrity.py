@@ -86,6 +86,7 @@ def test_elt_order_gate_before_week_close(parsed):
     assert weekly["fit_clv"]["downstream"] == ["publish"]
     assert "fit_clv" in weekly["resolve_as_of"]["downstream"]  # beside the segmentation, not after it
     assert weekly["detect_anomalies"]["downstream"] == ["recluster"]  # bots are flagged before segmenting
+    assert "segment_kpis" in weekly["recluster"]["downstream"]
 
 
 def test_drift_screen_triggers_an_early_recluster_and_records_it(parsed):
