@@ -14,7 +14,11 @@ For the interval `[data_interval_start, data_interval_end)`:
    GX Data Docs (`$SEGFLOW_HOME/artifacts/data_docs/index.html`).
 4. **is_week_end → close_week** — on the run that closes a week (Monday 00:00 UTC by default) the
    `customer_features/weekly` asset is emitted, which triggers `segflow_segments_weekly`.
-5. **purge_raw_pii** — after the build, whatever its outcome: raw e-mail addresses of files loaded more than
+5. **drift_screen → drift_says_recluster → trigger_recluster → record_recluster** — on the other days, today's
+   features are tested against the last accepted week and the fixed baseline (docs/drift.md); a drift verdict
+   alerts (log + webhook) and, unless a re-cluster was already asked for since the last segmentation, triggers an
+   early run of `segflow_segments_weekly` for the current data, recorded in `ml.recluster_triggers`.
+6. **purge_raw_pii** — after the build, whatever its outcome: raw e-mail addresses of files loaded more than
    `SEGFLOW_PII_RETENTION_DAYS` before `data_interval_end` are removed (their pseudonyms are kept), recorded in
    `meta.pii_purges`.
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule, dag, task
 
 from segflow.airflow_tasks import warehouse_task
@@ -103,8 +108,43 @@ def segflow_elt():
 
         return purge_pii(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()
 
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def drift_screen(data_interval_end=None) -> dict:
+        from segflow.jobs.drift_screen import screen_interval
+        from segflow.jobs.ml_common import to_naive_utc
+
+        return screen_interval(as_of=to_naive_utc(data_interval_end))
+
+    @task.short_circuit
+    def drift_says_recluster(screen: dict) -> bool:
+        return bool(screen.get("recluster"))
+
+    trigger_recluster = TriggerDagRunOperator(
+        task_id="trigger_recluster",
+        trigger_dag_id="segflow_segments_weekly",
+        trigger_run_id="{{ ti.xcom_pull(task_ids='drift_screen')['trigger_run_id'] }}",
+        conf={"as_of": "{{ ti.xcom_pull(task_ids='drift_screen')['as_of'] }}"},
+        skip_when_already_exists=True,
+    )
+
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def record_recluster(screen: dict, ti=None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.drift_screen import record_recluster_trigger
+
+        run_id = ti.xcom_pull(task_ids="trigger_recluster", key="trigger_run_id") or screen["trigger_run_id"]
+        return record_recluster_trigger(as_of=datetime.fromisoformat(screen["as_of"]), reason=screen["reason"],
+                                        dag_run_id=run_id)
+
     built = load_raw() >> dbt_build()
-    built >> quality_gate() >> is_week_end() >> close_week()
+    gate = quality_gate()
+    built >> gate >> is_week_end() >> close_week()
+    screen = drift_screen()
+    gate >> screen
+    drift_says_recluster(screen) >> trigger_recluster >> record_recluster(screen)
     built >> purge_raw_pii()
 
 

@@ -1,15 +1,38 @@
 """
-### segflow_segments_weekly — recluster, drift, publish (weekly, on the features asset)
+### segflow_segments_weekly — anomalies, recluster, drift, CLV, monitoring, publish (weekly, on the features asset)
 
-Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`).
+Triggered when `segflow_elt` closes a week (asset `segflow://warehouse/customer_features/weekly`), or early
+by `segflow_elt`'s daily drift screen (`trigger_recluster`, conf `as_of` = that day; see `ml.recluster_triggers`).
 The week (`as_of`) comes from, in order: the `as_of` param of a manual run, the triggering asset event,
 the run's logical date.
 
-1. **recluster** — k-means on `marts.customer_features`, k chosen by silhouette in the configured range;
-   segment ids matched to last week's (stable identities), named from their profiles; model run recorded
-   with code version, data fingerprint, params and metrics.
-2. **check_drift** — PSI of every feature against last week's snapshot; verdict stable / warn / drift.
-3. **publish** — exports the segments only if the week's data gate passed and the model met the quality
+1. **detect_anomalies** — isolation forest + local outlier factor on every customer's traffic features
+   (cadence, events per session, device, carts, purchases); customers both detectors flag are listed with
+   their reasons in `ml.customer_anomalies` (`segflow anomalies --list`) and kept out of the segments.
+2. **recluster** — without the flagged customers: customer_features + engagement + activity trend
+   (docs/segmentation.md); algorithm
+   (k-means / Gaussian mixture) and k chosen by silhouette, Davies-Bouldin, Calinski-Harabasz and bootstrap
+   stability, keeping last week's choice unless the evidence is clear; ids kept while member overlap and
+   anchored centroids hold, splits / merges / births / deaths in `ml.segment_lineage`, customer flows in
+   `ml.segment_transitions`; unique names with the rule behind them; hybrid rule segments from
+   `rule_segments.yml`; model run recorded with code version, data fingerprint, params and every candidate's
+   scores.
+3. **segment_kpis** — per-segment conversion, AOV, revenue per customer and share, retention and churn with
+   confidence intervals, and how strongly the segments separate them (chi-square / Kruskal–Wallis), written to
+   `ml.segment_kpis` and `ml.segment_separation` (docs/business-metrics.md). Runs beside drift; publication does
+   not wait for it.
+4. **check_drift** — per feature (calendar-driven ones excluded) PSI on pinned bins and KS, against last week
+   and the fixed baseline; segment shares (chi-square); each segment's cohort; all p-values corrected together
+   (Holm), drift only when significant and PSI above the floor; centroid shift and silhouette trend warn.
+   A drift verdict alerts (log + webhook). Stored in `ml.drift_runs` / `ml.drift_metrics` / `ml.drift_bins`.
+5. **fit_clv** — BG/NBD + Gamma-Gamma on `marts.customer_purchase_summary`: each customer's expected
+   purchases over `SEGFLOW_CLV_HORIZON_WEEKS`, probability alive, expected spend, predictive and historic CLV
+   (`ml.customer_clv`), the fit in `ml.clv_models`. Too few repeat customers or a fit that does not converge is
+   recorded there (status and reason) and does not stop the publication.
+6. **monitor_segments** — SPC control charts (Western Electric rules 1-4) on each segment's weekly size,
+   conversion, AOV, revenue and sessions, STL trend breaks in its daily sessions: `ml.segment_kpi_series`,
+   `ml.spc_signals`, `ml.trend_breaks`. See docs/drift.md.
+7. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
 """
@@ -58,6 +81,15 @@ def segflow_segments_weekly():
 
     @warehouse_task
     @fail_fast_on_user_errors
+    def detect_anomalies(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.anomalies import detect_anomalies as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
+
+    @warehouse_task
+    @fail_fast_on_user_errors
     def recluster(as_of: str | None) -> dict:
         from datetime import datetime
 
@@ -68,17 +100,47 @@ def segflow_segments_weekly():
     @warehouse_task
     @fail_fast_on_user_errors
     def check_drift(as_of: str | None) -> dict:
-        import logging
         from datetime import datetime
 
         from segflow.jobs.drift import check_drift as run
+        from segflow.jobs.drift import notify_drift
 
         result = run(as_of=datetime.fromisoformat(as_of) if as_of else None)
-        if result.verdict == "drift":
-            logging.getLogger(__name__).warning("Feature drift as of %s (max PSI %.3f): %s", as_of,
-                                                result.max_psi, [f["feature"] for f in result.features
-                                                                 if f["verdict"] == "drift"])
+        notify_drift(result)
         return {k: v for k, v in result.as_dict().items() if k != "features"}
+
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def fit_clv(as_of: str | None) -> dict:
+        import logging
+        from datetime import datetime
+
+        from segflow.jobs.clv import fit_clv as run
+
+        result = run(as_of=datetime.fromisoformat(as_of) if as_of else None)
+        if result.status != "fitted":
+            logging.getLogger(__name__).warning("CLV as of %s not fitted (%s): %s", as_of, result.status,
+                                                result.reason)
+        return result.as_dict()
+
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def monitor_segments(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.monitoring import monitor_segments as run
+
+        return {k: v for k, v in run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict().items()
+                if k not in ("signals", "breaks")}
+
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def segment_kpis(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.segment_kpis import segment_kpis as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
     @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
@@ -90,9 +152,14 @@ def segflow_segments_weekly():
         return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
     week = resolve_as_of()
+    anomalies = detect_anomalies(week)
     clustered = recluster(week)
+    anomalies >> clustered
     drift = check_drift(week)
-    clustered >> drift >> publish(week)
+    published = publish(week)
+    clustered >> drift >> [monitor_segments(week), published]
+    fit_clv(week) >> published  # the pool runs one warehouse writer at a time
+    clustered >> segment_kpis(week)
 
 
 segflow_segments_weekly()

@@ -1,4 +1,12 @@
-"""Feature drift between a reference and a current population (Population Stability Index)."""
+"""Feature drift between a reference and a current population: PSI on pinned reference bins and the two-sample
+Kolmogorov-Smirnov test, per feature.
+
+:func:`psi` / :func:`drift_report` bin each call's reference afresh (the original weekly check).
+:class:`ReferenceBins` pins the bins: quantile edges are learned once from a reference window and stored, so
+every later week is scored on the same bins. :func:`feature_tests` gives, per feature, the PSI on those bins
+(the effect size) and the KS statistic with its p-value (sample-size aware); the verdict over many such tests is
+:mod:`ml.drift_verdict`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-__all__ = ["drift_report", "overall_verdict", "psi"]
+__all__ = ["ReferenceBins", "drift_report", "feature_tests", "ks_test", "overall_verdict", "psi", "psi_on_cuts"]
 
 _SEVERITY = {"stable": 0, "warn": 1, "drift": 2}
 
@@ -63,16 +71,21 @@ def psi(expected: ArrayLike, actual: ArrayLike, *, bins: int = 10, eps: float = 
     exp = _clean(expected, "expected")
     act = _clean(actual, "actual")
 
-    cuts = _cut_points(exp, int(bins))
+    return psi_on_cuts(_cut_points(exp, int(bins)), exp, act, eps=eps)
+
+
+def psi_on_cuts(cuts: np.ndarray | None, expected: np.ndarray, actual: np.ndarray, *, eps: float = 1e-4) -> float:
+    """PSI of ``actual`` against ``expected`` on given right-closed cut points (None: ``expected`` was
+    constant, compared as "equal to its value" vs "other"). Both sides are clean float arrays."""
     if cuts is None:
-        value = exp[0]
-        e = np.array([1.0, 0.0])
-        share = float(np.mean(act == value))
+        value = expected[0]
+        e = np.array([float(np.mean(expected == value)), float(np.mean(expected != value))])
+        share = float(np.mean(actual == value))
         a = np.array([share, 1.0 - share])
     else:
         n_bins = cuts.size + 1
-        e = np.bincount(np.searchsorted(cuts, exp, side="left"), minlength=n_bins) / exp.size
-        a = np.bincount(np.searchsorted(cuts, act, side="left"), minlength=n_bins) / act.size
+        e = np.bincount(np.searchsorted(cuts, expected, side="left"), minlength=n_bins) / expected.size
+        a = np.bincount(np.searchsorted(cuts, actual, side="left"), minlength=n_bins) / actual.size
     e = np.maximum(e, eps)
     a = np.maximum(a, eps)
     return float(np.sum((a - e) * np.log(a / e)))
@@ -146,3 +159,74 @@ def overall_verdict(report: pd.DataFrame) -> str:
     if unknown:
         raise ValueError(f"unknown verdicts in report: {unknown}")
     return max(verdicts, key=_SEVERITY.__getitem__)
+
+
+def ks_test(reference: np.ndarray, current: np.ndarray, *, n_reference: int | None = None) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic D and its asymptotic p-value.
+
+    ``n_reference`` overrides the reference's sample size in the p-value (not in D): a reference pooled from
+    several weeks of the same customers holds each customer several times, and counting those rows as
+    independent would make the test far too eager. With ties (counts, zeros) the p-value is conservative.
+    """
+    from scipy.stats import kstwobign
+
+    ref = np.sort(reference)
+    cur = np.sort(current)
+    grid = np.concatenate([ref, cur])
+    d = float(np.max(np.abs(np.searchsorted(ref, grid, side="right") / ref.size
+                            - np.searchsorted(cur, grid, side="right") / cur.size)))
+    n = float(n_reference or ref.size)
+    m = float(cur.size)
+    en = np.sqrt(n * m / (n + m))
+    # Stephens' small-sample correction of the asymptotic distribution
+    p = float(kstwobign.sf((en + 0.12 + 0.11 / en) * d))
+    return d, min(max(p, 0.0), 1.0)
+
+
+class ReferenceBins:
+    """Quantile bin edges per feature, learned once from a reference window (``fit``) and then kept fixed.
+
+    ``cuts_`` maps each feature to its right-closed cut points (None when the reference was constant),
+    ``reference_`` to the reference's clean values; ``n_reference_`` to the reference's effective sample
+    size (``n_effective`` given to ``fit``, else its row count). ``to_dict``/``from_dict`` store the edges.
+    """
+
+    def __init__(self, bins: int = 10) -> None:
+        self.bins = bins
+
+    def fit(self, reference: pd.DataFrame, columns: Sequence[str], n_effective: int | None = None) -> ReferenceBins:
+        if isinstance(self.bins, bool) or int(self.bins) != self.bins or self.bins < 2:
+            raise ValueError(f"bins must be an integer >= 2, got {self.bins!r}")
+        self.cuts_: dict[str, np.ndarray | None] = {}
+        self.reference_: dict[str, np.ndarray] = {}
+        for column in columns:
+            values = _clean(_numeric(reference[column]), f"reference {column!r}")
+            self.reference_[column] = values
+            self.cuts_[column] = _cut_points(values, int(self.bins))
+        self.n_reference_ = int(n_effective) if n_effective else len(reference)
+        return self
+
+    def to_dict(self) -> dict[str, list[float] | None]:
+        return {c: (None if cuts is None else [float(v) for v in cuts]) for c, cuts in self.cuts_.items()}
+
+
+def feature_tests(bins: ReferenceBins, current: pd.DataFrame, columns: Sequence[str] | None = None,
+                  *, eps: float = 1e-4) -> pd.DataFrame:
+    """Per feature: PSI of ``current`` on the pinned reference bins and the KS test against the reference.
+
+    Columns ``feature, psi, ks_stat, p_value, n_reference, n_current, reference_mean, current_mean``. A
+    feature whose current values are all missing raises ``ValueError`` naming it.
+    """
+    if not hasattr(bins, "cuts_"):
+        raise ValueError("ReferenceBins is not fitted: call fit() first")
+    columns = list(bins.cuts_) if columns is None else list(columns)
+    rows = []
+    for column in columns:
+        ref = bins.reference_[column]
+        cur = _clean(_numeric(current[column]), f"current {column!r}")
+        d, p = ks_test(ref, cur, n_reference=min(bins.n_reference_, ref.size))
+        rows.append({"feature": column, "psi": psi_on_cuts(bins.cuts_[column], ref, cur, eps=eps), "ks_stat": d,
+                     "p_value": p, "n_reference": min(bins.n_reference_, ref.size), "n_current": int(cur.size),
+                     "reference_mean": float(ref.mean()), "current_mean": float(cur.mean())})
+    return pd.DataFrame(rows, columns=["feature", "psi", "ks_stat", "p_value", "n_reference", "n_current",
+                                       "reference_mean", "current_mean"])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["match_segments", "name_segments"]
+__all__ = ["RULES", "assign_names", "match_segments", "name_segments", "propose_names"]
 
 _TRAILING_DIGITS = re.compile(r"(\d+)$")
 
@@ -207,3 +207,96 @@ def _deduplicate(names: list[str]) -> list[str]:
         taken.add(candidate)
         result.append(candidate)
     return result
+
+
+RULES = {
+    _BOTS: "rule 1: pages_per_session >= 4 x population",
+    _DORMANT: "rule 2: recency_days >= 2 x population and > 30 days",
+    _NEW: "rule 3: tenure_days <= 0.5 x population",
+    _HIGH_VALUE: "rule 4: monetary >= 1.5 x and avg_order_value >= 1.2 x population",
+    _WINDOW: "rule 5: cart_abandonment_rate >= 1.3 x and frequency <= 0.8 x population",
+    _POWER: "rule 6: sessions_28d >= 1.5 x and (pages_per_session or app_event_share) >= 1.2 x population",
+    _OCCASIONAL: "rule 7: frequency <= 0.6 x and sessions_28d <= 0.8 x population",
+}
+"""The naming rule (see :func:`name_segments`) behind each archetype name, recorded beside the name."""
+
+
+def propose_names(profiles: pd.DataFrame, population: pd.Series) -> list[tuple[str, str]]:
+    """``(name, rule)`` per cluster before de-duplication: the first matching rule of :func:`name_segments`,
+    else the fallback (its rule text names the feature and direction, e.g. "fallback: most distinctive feature
+    frequency (high)")."""
+    shared = [c for c in profiles.columns if c in population.index]
+    numeric = profiles[shared].apply(pd.to_numeric, errors="coerce").astype(np.float64)
+    pop = pd.to_numeric(population[shared], errors="coerce").astype(np.float64)
+    spread = numeric.std(axis=0, ddof=0)
+    out = []
+    for i in range(len(numeric)):
+        row = numeric.iloc[i]
+        name = _rule_name(row, pop)
+        if name is not None:
+            out.append((name, RULES[name]))
+        else:
+            name = _fallback_name(row, pop, spread)
+            out.append((name, "fallback: no feature stands out" if name == _AVERAGE
+                        else f"fallback: most distinctive feature ({name.lower()})"))
+    return out
+
+
+def _qualifier(row: pd.Series, others: pd.DataFrame) -> str | None:
+    """The feature that most distinguishes ``row`` from ``others`` (same name), as "more/less <feature>"."""
+    best, best_z = None, 0.0
+    for feature in row.index:
+        values = pd.concat([others[feature], pd.Series([row[feature]])]).astype(float)
+        scale = values.abs().mean()
+        if not scale > 0 or pd.isna(row[feature]):
+            continue
+        z = (float(row[feature]) - float(others[feature].mean())) / scale
+        if abs(z) > abs(best_z):
+            best, best_z = feature, z
+    if best is None:
+        return None
+    return f"{'more' if best_z > 0 else 'less'} {str(best).replace('_', ' ')}"
+
+
+def assign_names(
+    ids: list[str],
+    proposals: list[tuple[str, str]],
+    profiles: pd.DataFrame,
+    previous: Mapping[str, tuple[str, str]] | None = None,
+) -> list[tuple[str, str]]:
+    """Final ``(name, rule)`` per cluster, unique within the run.
+
+    A cluster that kept a previous id keeps that id's previous name while its proposed rule is the one that
+    named it before (the name stays attached to the id); otherwise it takes its proposal. Names kept from
+    before are reserved first. Clusters proposing one name are told apart by the feature that distinguishes
+    each from the others ("Occasional buyers - more tenure days"); a number is the last resort.
+    """
+    previous = previous or {}
+    numeric = profiles.apply(pd.to_numeric, errors="coerce").astype(np.float64).reset_index(drop=True)
+    result: list[tuple[str, str] | None] = [None] * len(ids)
+    taken: set[str] = set()
+    for i, (sid, (_, rule)) in enumerate(zip(ids, proposals, strict=True)):
+        if sid in previous and previous[sid][1] == rule and previous[sid][0] not in taken:
+            result[i] = previous[sid]
+            taken.add(previous[sid][0])
+    pending = [i for i in range(len(ids)) if result[i] is None]
+    by_name: dict[str, list[int]] = {}
+    for i in pending:
+        by_name.setdefault(proposals[i][0], []).append(i)
+    for name, group in by_name.items():
+        clash = len(group) > 1 or name in taken
+        for i in group:
+            candidate = name
+            if clash:
+                others = [j for j in range(len(ids)) if j != i and (proposals[j][0] == name
+                          or (result[j] is not None and result[j][0].startswith(name)))]
+                q = _qualifier(numeric.iloc[i], numeric.iloc[others]) if others else None
+                candidate = f"{name} - {q}" if q else name
+            n = 2
+            base = candidate
+            while candidate in taken:
+                candidate = f"{base} ({n})"
+                n += 1
+            taken.add(candidate)
+            result[i] = (candidate, proposals[i][1])
+    return [r for r in result if r is not None]

@@ -7,6 +7,8 @@ import json
 import sys
 from datetime import date, datetime
 
+from segflow.cli_ab import add_parsers as add_business_parsers
+from segflow.cli_anomalies import add_anomalies_parser
 from segflow.cli_data import cmd_mapping, cmd_quarantine
 from segflow.cli_demo import cmd_airflow, cmd_demo
 from segflow.cli_help import BUILD_HELP, ERASE_HELP, LOAD_HELP, MAPPING_HELP
@@ -100,16 +102,27 @@ def cmd_run(args) -> None:
 
 
 def cmd_segment(args) -> None:
+    from segflow.jobs.anomalies import detect_anomalies
     from segflow.jobs.drift import check_drift
     from segflow.jobs.publish_segments import publish
     from segflow.jobs.segment import recluster
 
     as_of = _as_of(args.as_of)
-    out = {"segments": recluster(as_of=as_of).as_dict()}
+    out = {"anomalies": {k: v for k, v in detect_anomalies(as_of=as_of).as_dict().items() if k != "top_flagged"}}
+    out["segments"] = recluster(as_of=as_of).as_dict()
     out["drift"] = {k: v for k, v in check_drift(as_of=as_of).as_dict().items() if k != "features"}
+    from segflow.jobs.monitoring import monitor_segments
+
+    out["monitoring"] = {k: v for k, v in monitor_segments(as_of=as_of).as_dict().items() if k != "breaks"}
     if not args.no_publish:
         out["published"] = publish(as_of=as_of).as_dict()
     _print(out)
+
+
+def cmd_clv(args) -> None:
+    from segflow.jobs.clv import fit_clv
+
+    _print(fit_clv(as_of=_as_of(args.as_of)).as_dict())
 
 
 def cmd_erase(args) -> None:
@@ -210,10 +223,22 @@ def build_parser() -> argparse.ArgumentParser:
                            help="rebuild every table from all data received before --as-of")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("segment", help="recluster, check drift and publish the week's segments")
+    add_anomalies_parser(sub)
+
+    p = sub.add_parser("segment", help="flag anomalies, recluster, check drift and publish the week's segments")
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")
     p.add_argument("--no-publish", action="store_true")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser(
+        "clv", help="fit BG/NBD + Gamma-Gamma and store each customer's predictive and historic CLV",
+        description="Fit purchase frequency (BG/NBD) and spend (Gamma-Gamma) on marts.customer_purchase_summary and "
+        "write ml.clv_models (one row per week) and ml.customer_clv (expected purchases over "
+        "SEGFLOW_CLV_HORIZON_WEEKS, probability alive, expected spend, predictive and historic CLV). Re-running "
+        "a week replaces its rows. See docs/clv.md.")
+    p.add_argument("--as-of", help="the week (must match the built marts, ISO date/time); default: latest build")
+    p.set_defaults(func=cmd_clv)
+    add_business_parsers(sub)
 
     p = sub.add_parser("erase", help="right to erasure: remove a person from the warehouse and exports",
                        formatter_class=argparse.RawDescriptionHelpFormatter, description=ERASE_HELP)

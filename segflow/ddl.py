@@ -170,6 +170,25 @@ create table if not exists ml.segments (
 create table if not exists ml.segment_assignments (
     as_of timestamp not null, run_id varchar not null, customer_id varchar not null, segment_id varchar not null
 );
+-- issue 9 segmentation: what happened to each segment id from one accepted run to the next (continued, split,
+-- merge, birth, death; related_segment_id = the previous segment of a continuation, split or merge), how many
+-- customers moved between segment ids (from null = new this week, to null = gone), and the hybrid rule
+-- segments (config predicates over features) beside the clusters
+create table if not exists ml.segment_lineage (
+    as_of timestamp not null, run_id varchar not null, previous_run_id varchar, event varchar not null,
+    segment_id varchar not null, related_segment_id varchar, overlap double, centroid_distance double
+);
+create table if not exists ml.segment_transitions (
+    as_of timestamp not null, run_id varchar not null, previous_run_id varchar, from_segment_id varchar,
+    to_segment_id varchar, customers bigint not null
+);
+create table if not exists ml.rule_segments (
+    as_of timestamp not null, run_id varchar not null, rule_name varchar not null, predicate varchar not null,
+    customer_count bigint not null
+);
+create table if not exists ml.rule_segment_members (
+    as_of timestamp not null, run_id varchar not null, rule_name varchar not null, customer_id varchar not null
+);
 create table if not exists ml.drift_runs (
     as_of timestamp not null, reference_as_of timestamp, verdict varchar not null, max_psi double,
     drifted_features varchar, created_at timestamp
@@ -178,9 +197,70 @@ create table if not exists ml.drift_metrics (
     as_of timestamp not null, reference_as_of timestamp not null, feature varchar not null, psi double,
     verdict varchar, reference_mean double, current_mean double
 );
+-- drift and monitoring (segflow.jobs.drift, segflow.jobs.monitoring; docs/drift.md)
+create table if not exists ml.drift_bins (
+    as_of timestamp not null, comparison varchar not null, reference_as_of timestamp not null,
+    feature varchar not null, cuts varchar
+);
+create table if not exists ml.segment_kpi_series (
+    as_of timestamp not null, segment_id varchar not null, customers bigint, conversion double,
+    aov double, revenue double, sessions double
+);
+create table if not exists ml.spc_signals (
+    as_of timestamp not null, segment_id varchar not null, kpi varchar not null, value double, center double,
+    sigma double, rule integer not null, side integer not null, created_at timestamp
+);
+create table if not exists ml.trend_breaks (
+    as_of timestamp not null, segment_id varchar not null, metric varchar not null, kind varchar not null,
+    activity_date date not null, value double, trend double, seasonal double, resid double, threshold double,
+    created_at timestamp
+);
+create table if not exists ml.recluster_triggers (
+    as_of timestamp not null, reason varchar not null, triggered_at timestamp not null, dag_run_id varchar
+);
+-- anomaly detection (segflow.jobs.anomalies): one row per week, and one per customer scored that week
+create table if not exists ml.anomaly_runs (
+    as_of timestamp not null, run_id varchar not null, customer_count bigint, flagged_count bigint,
+    excluded_from_segments boolean, features varchar, params varchar, feature_medians varchar,
+    code_version varchar, library_versions varchar, created_at timestamp
+);
+create table if not exists ml.customer_anomalies (
+    as_of timestamp not null, run_id varchar not null, customer_id varchar not null, isolation_score double,
+    density_score double, max_abs_z double, is_flagged boolean not null, reasons varchar
+);
 create table if not exists ml.publications (
     as_of timestamp not null, run_id varchar not null, path varchar not null, row_count bigint,
     published_at timestamp
+);
+-- CLV (segflow.jobs.clv, docs/clv.md): one row per week's fit - status fitted | not_ready | not_converged |
+-- failed, BG/NBD (r, alpha, a, b; time unit weeks) and Gamma-Gamma (p, q, gamma) estimates and log-likelihoods
+create table if not exists ml.clv_models (
+    as_of timestamp not null, status varchar not null, reason varchar, customer_count bigint,
+    repeat_customer_count bigint, spend_customer_count bigint, r double, alpha double, a double, b double,
+    bgnbd_log_likelihood double, p double, q double, gamma double, gamma_gamma_log_likelihood double,
+    converged boolean, spend_frequency_correlation double, horizon_weeks integer, annual_discount_rate double,
+    margin double, observation_end_date date, data_fingerprint varchar, code_version varchar,
+    library_versions varchar, fit_seconds double, created_at timestamp
+);
+-- one row per customer of a fitted week: predictions over the horizon of that week's ml.clv_models row
+create table if not exists ml.customer_clv (
+    as_of timestamp not null, customer_id varchar not null, expected_purchases double, probability_alive double,
+    expected_avg_spend double, predictive_clv double, historic_clv double
+);
+-- business validation (segflow.jobs.segment_kpis, segflow ab-readout; docs/business-metrics.md): one row per
+-- week, segment ('(all)' = every customer) and KPI; one per week and KPI; one per experiment, week, segment, metric
+create table if not exists ml.segment_kpis (
+    as_of timestamp not null, run_id varchar not null, segment_id varchar not null, kpi varchar not null,
+    value double, ci_low double, ci_high double, n bigint not null
+);
+create table if not exists ml.segment_separation (
+    as_of timestamp not null, kpi varchar not null, test varchar not null, statistic double, effect_size double,
+    p_value double, n bigint not null, groups integer not null
+);
+create table if not exists ml.ab_readouts (
+    experiment_id varchar not null, as_of timestamp not null, segment_id varchar not null, metric varchar not null,
+    control double, treatment double, uplift double, ci_low double, ci_high double, n_control bigint not null,
+    n_treatment bigint not null, small_sample boolean not null
 );
 """
 
@@ -237,11 +317,27 @@ def raw_table_ddl(stream: str) -> str:
             f"_source_row bigint not null, {cols})")
 
 
-# columns added to meta tables after they first shipped: appended to a warehouse created before them
+# columns added to meta (bare name) and ml (schema.table) tables after they first shipped: appended to a warehouse created before them
 _ADDED_COLUMNS = (
     ("load_manifest", "damage", "varchar"),
     ("load_manifest", "previous_load_id", "varchar"),
     ("load_rejects", "reason_code", "varchar"),
+    # drift: pinned-bin PSI + KS per test, multiplicity-corrected verdict (docs/drift.md)
+    ("ml.drift_runs", "run_kind", "varchar"),
+    ("ml.drift_runs", "baseline_as_of", "timestamp"),
+    ("ml.drift_runs", "tests", "integer"),
+    ("ml.drift_runs", "drift_tests", "integer"),
+    ("ml.drift_runs", "reasons", "varchar"),
+    ("ml.drift_runs", "max_centroid_shift", "double"),
+    ("ml.drift_runs", "silhouette_drop", "double"),
+    ("ml.drift_metrics", "comparison", "varchar"),
+    ("ml.drift_metrics", "scope", "varchar"),
+    ("ml.drift_metrics", "ks_stat", "double"),
+    ("ml.drift_metrics", "p_value", "double"),
+    ("ml.drift_metrics", "p_adjusted", "double"),
+    ("ml.drift_metrics", "n_reference", "bigint"),
+    ("ml.drift_metrics", "n_current", "bigint"),
+    ("ml.segments", "name_rule", "varchar"),  # the naming rule behind segment_name (issue 9)
 )
 
 
@@ -257,9 +353,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_META_DDL)
     con.execute(_ML_DDL)
     con.execute(_PRIVACY_DDL)
-    for table, column, kind in _ADDED_COLUMNS:
-        if column not in _columns(con, "meta", table):
-            con.execute(f"alter table meta.{table} add column {column} {kind}")
+    for qualified, column, kind in _ADDED_COLUMNS:
+        schema, _, table = qualified.rpartition(".")
+        schema = schema or "meta"
+        if column not in _columns(con, schema, table):
+            con.execute(f"alter table {schema}.{table} add column {column} {kind}")
     for stream in canonical.STREAMS:
         con.execute(raw_table_ddl(stream))
         present = _columns(con, "raw", stream)

@@ -22,17 +22,28 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 """The source checkout (holds ``dbt_project/`` and ``dags/``)."""
 
 DEFAULT_FEATURES = (
+    # chosen on evidence (docs/segmentation.md: ARI per feature set on generator seeds 1-5)
     "recency_days",
+    "days_since_last_activity",
+    "tenure_days",
     "frequency",
     "monetary",
     "avg_order_value",
     "sessions_28d",
+    "sessions_per_week",  # marts.customer_engagement
     "pages_per_session",
     "avg_session_minutes",
     "cart_abandonment_rate",
     "app_event_share",
     "email_click_rate",
-    "tenure_days",
+    "email_open_rate",
+    "orders_per_session",  # derived: frequency / session_count (ml.features.DERIVED_FEATURES)
+    "active_week_share",  # marts.customer_activity_trend
+    "activity_trend",  # marts.customer_activity_trend
+)
+DEFAULT_LOG_FEATURES = (
+    "recency_days", "days_since_last_activity", "tenure_days", "frequency", "monetary", "avg_order_value",
+    "sessions_28d", "sessions_per_week", "pages_per_session", "avg_session_minutes",
 )
 
 
@@ -179,26 +190,196 @@ class Settings(BaseSettings):
     # --- segmentation --------------------------------------------------------------------------------
     features: tuple[str, ...] = DEFAULT_FEATURES
     k_min: int = Field(3, ge=2)
-    k_max: int = Field(8, ge=2)
+    k_max: int = Field(10, ge=2)
     silhouette_sample: int = Field(4000, ge=100, description="Rows sampled to score silhouette.")
     min_silhouette: float = Field(0.10, ge=-1, le=1, description="Model-quality floor: below it nothing is published.")
     min_customers: int = Field(50, ge=2, description="Fewer customers than this fails the data gate.")
     min_events: int = Field(100, ge=1, description="Fewer staged events than this fails the data gate.")
     random_seed: int = Field(42, ge=0, le=2**32 - 1)
     segment_match_max_distance: float = Field(
-        2.5, gt=0,
-        description="Centroid distance (standardized units) above which a cluster gets a new id. On the demo, "
-        "week-to-week matches move 0.1-2.0 (the new-customer cohort moves most) while distinct segments are "
-        ">= 3.3 apart.",
+        3.0, gt=0,
+        description="Largest centroid distance (standard deviations of the previous run, over every feature) at "
+        "which a cluster may keep a previous segment's id; beyond it the meaning has moved and the cluster gets "
+        "a fresh id (docs/segmentation.md gives the distances measured week to week).",
     )
 
-    # --- drift -----------------------------------------------------------------------------------------
-    psi_warn: float = Field(0.10, ge=0, description="PSI at or above this is reported as 'warn'.")
-    psi_alert: float = Field(0.25, ge=0, description="PSI at or above this is reported as 'drift'.")
-    psi_bins: int = Field(10, ge=2)
+    # --- segmentation: features, model selection, identities, rule segments (issue 9, docs/segmentation.md) ---
+    log_features: tuple[str, ...] = Field(
+        DEFAULT_LOG_FEATURES, description="Features compressed with signed log1p before scaling (spend, counts, "
+        "days: heavy right tails). Names not in `features` are ignored.")
+    missing_flag_weight: float = Field(
+        1.0, ge=0, le=10, description="Weight of the 0/1 missing-value flag appended for every feature that has "
+        "missing values (e.g. no orders: no orders_per_session); 0 = impute without flags.")
+    segment_algorithms: tuple[Literal["kmeans", "gmm", "agglomerative"], ...] = Field(
+        ("kmeans", "gmm"), min_length=1, description="Algorithms the weekly model selection compares (simplest "
+        "first: kmeans, gmm, agglomerative). k-means switches to MiniBatchKMeans above "
+        "segment_minibatch_threshold rows; agglomerative fits on a sample.")
+    selection_sample: int = Field(
+        3000, ge=200, description="Rows sampled (seeded) on which every (algorithm, k) is fitted and scored.")
+    bootstrap_runs: int = Field(
+        2, ge=0, le=50, description="Resamples per candidate for bootstrap stability (mean ARI against the fit).")
+    min_segment_share: float = Field(
+        0.02, ge=0, lt=0.5, description="Over-segmentation guard: a candidate whose smallest segment holds less "
+        "than this share of customers is not admissible.")
+    min_stability: float = Field(
+        0.6, ge=0, le=1, description="A candidate whose bootstrap stability (mean ARI) is below this is not "
+        "admissible.")
+    selection_tolerance: float = Field(
+        0.5, ge=0, description="Candidates within this many composite ranks (mean rank on silhouette, "
+        "Davies-Bouldin, Calinski-Harabasz, stability) of the best count as equally good: the simplest of them "
+        "(fewest segments, then kmeans < gmm < agglomerative) is taken.")
+    selection_keep_tolerance: float = Field(
+        3.0, ge=0, description="Last week's (algorithm, k) is kept while within this many composite ranks of the "
+        "best candidate (the evidence for a change is not clear); 0 = always re-choose.")
+    segment_merge_distance: float = Field(
+        1.0, ge=0, description="Segments whose centroids lie closer than this (model space: standard deviations) "
+        "are merged after the fit (near-identical profiles).")
+    segment_fit_sample: int = Field(
+        20000, ge=1000, description="Rows a Gaussian mixture or agglomerative fit uses at most; every row is then "
+        "assigned (posterior / nearest centroid).")
+    segment_minibatch_threshold: int = Field(
+        100_000, ge=1000, description="Above this many customers k-means runs as MiniBatchKMeans.")
+    lineage_min_overlap: float = Field(
+        0.5, gt=0, le=1, description="A cluster keeps a previous segment's id only if their members' Jaccard "
+        "index (customers present both weeks) is at least this (and the centroids are within "
+        "segment_match_max_distance).")
+    lineage_event_share: float = Field(
+        0.2, gt=0, le=1, description="A split (merge) is recorded when a previous segment gives (a current "
+        "cluster takes) at least this share of its members to (from) a segment other than its continuation.")
+    rule_segments_file: Path | None = Field(
+        None, description="YAML of hybrid rule segments (name + predicate over features, e.g. `clv > 500 and "
+        "days_since_last_order <= 30`); default: <home>/rule_segments.yml when it exists.")
+
+
+    # --- drift and monitoring (segflow.jobs.drift, segflow.jobs.monitoring; docs/drift.md) ----------------
+    psi_warn: float = Field(
+        0.10, ge=0, description="Effect-size floor: a feature test (population or per segment) counts as drift "
+        "only when it is significant after multiplicity correction AND its PSI on the pinned bins is at least this.")
+    psi_bins: int = Field(10, ge=2, description="Quantile bins per feature, learned from the reference and kept.")
+    drift_alpha: float = Field(
+        0.01, gt=0, lt=1, description="Significance level of the week's drift tests after multiplicity correction "
+        "(family-wise with Holm: the chance that a stable week shows any significant test).")
+    drift_multiplicity: Literal["holm", "bh"] = Field(
+        "holm", description="Correction over all of a week's tests: holm (family-wise error) or bh "
+        "(Benjamini-Hochberg false discovery rate, more sensitive, more false alarms).")
+    drift_share_psi_floor: float = Field(
+        0.05, ge=0, description="Effect-size floor of segment-share drift (PSI of the share vector; 0.05 is e.g. "
+        "a 10-point move between two segments of 20% and 30%).")
+    drift_features: tuple[str, ...] = Field(
+        ("sessions_7d", "sessions_28d", "orders_28d", "revenue_28d", "active_days_28d"),
+        description="Features drift-tested (those present in the snapshot). Only counts over a fixed trailing "
+        "window: ages and lifetime totals (recency, tenure, frequency, monetary) move every week by construction, "
+        "and lifetime ratios (AOV, pages per session, click rates) narrow as each customer's history grows.")
+    drift_baseline_weeks: int = Field(
+        3, ge=1, description="The fixed reference: the first this-many accepted weeks (from "
+        "drift_baseline_start), pooled. Slow drift accumulates against it; it does not move with last week.")
+    drift_baseline_start: date | None = Field(
+        None, description="First week of the fixed reference window (e.g. after a deliberate re-segmentation); "
+        "empty = the first accepted week on record.")
+    drift_segment_min_size: int = Field(
+        50, ge=10, description="Segments with fewer customers (in either week) get no per-segment drift tests.")
+    drift_centroid_shift_warn: float = Field(
+        0.5, gt=0, description="Warn when a segment's profile moves more than this many population SDs "
+        "(RMS over features) against last week.")
+    drift_silhouette_drop_warn: float = Field(
+        0.05, gt=0, description="Warn when this week's silhouette is this much below the median of the earlier "
+        "weeks.")
+    drift_recluster_on_drift: bool = Field(
+        True, description="The daily drift screen (DAG segflow_elt) triggers an early run of "
+        "segflow_segments_weekly when its verdict is drift (recorded in ml.recluster_triggers).")
+    spc_baseline_weeks: int = Field(
+        6, ge=3, description="Weeks of a segment's KPI history that set its control chart's centre and sigma; "
+        "no SPC before a segment has this many weeks plus one.")
+    spc_rules: tuple[int, ...] = Field(
+        (1, 2, 3, 4), description="Western Electric run rules applied (1: beyond 3 sigma, 2: 2 of 3 beyond 2, "
+        "3: 4 of 5 beyond 1, 4: 8 on one side).")
+    stl_days: int = Field(56, ge=21, description="Days of daily activity per segment fed to STL (weekly period).")
+    stl_break_k: float = Field(
+        6.0, gt=0, description="A day is an outlier break when its robust STL residual is beyond this many noise "
+        "scales (1.4826 x MAD of the plain STL residuals); a level shift must also move this many scales. Only "
+        "the latest week is recorded. 6 keeps pure noise under ~5% of segment-weeks (docs/drift.md).")
+    stl_level_change: float = Field(
+        0.25, gt=0, description="A level shift: the STL trend of a segment's daily sessions moved by at least this "
+        "share of its level over the last 7 days.")
+
+    @field_validator("spc_rules")
+    @classmethod
+    def _known_rules(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or not set(value) <= {1, 2, 3, 4}:
+            raise ValueError("spc_rules must be a non-empty subset of 1, 2, 3, 4")
+        return value
+
+    # --- CLV (segflow/jobs/clv.py, docs/clv.md) ------------------------------------------------------------
+    clv_horizon_weeks: int = Field(
+        52, ge=1, le=520, description="Predictive CLV covers the purchases expected in this many weeks after the "
+        "week's as-of (ml.customer_clv.expected_purchases and predictive_clv).")
+    clv_annual_discount_rate: float = Field(
+        0.10, ge=0, lt=1, description="Yearly rate at which future margin is discounted in predictive CLV (0.10 = "
+        "a purchase a year ahead counts 1/1.1); each week's expected purchases are discounted from that week's end.")
+    clv_margin: float = Field(
+        1.0, gt=0, le=1, description="Share of revenue kept as margin: predictive CLV = margin x expected spend x "
+        "discounted expected purchases. 1.0 (the default) gives CLV in revenue, comparable with historic CLV "
+        "(net revenue to date); set your gross margin for a profit view.")
+    clv_min_repeat_customers: int = Field(
+        50, ge=2, description="Fewer customers with a repeat purchase day than this: the week's CLV fit is not "
+        "attempted and ml.clv_models records status not_ready (BG/NBD's dropout and Gamma-Gamma's spend are "
+        "learned from repeat customers only).")
 
     # --- scheduling ------------------------------------------------------------------------------------
     week_start_weekday: int = Field(0, ge=0, le=6, description="0=Monday: the day a segment week closes.")
+
+    # --- anomalies (segflow.jobs.anomalies, ml.anomaly; docs/anomalies.md) ------------------------------
+    anomaly_window_days: int = Field(
+        28, ge=1, le=366, description="Days of sessions (before the as-of) the traffic features of the anomaly "
+        "step are measured over; a customer without a session in it is scored on median values (never flagged).")
+    anomaly_min_cadence_gaps: int = Field(
+        10, ge=1, description="Fewest gaps between events (over the window) before events_per_minute is measured: "
+        "a rate from two or three gaps is noise, and one short visit must not look like a bot.")
+    anomaly_trees: int = Field(100, ge=10, le=5000, description="Isolation Forest: number of trees.")
+    anomaly_tree_samples: int = Field(256, ge=16, description="Isolation Forest: rows each tree is grown on.")
+    anomaly_isolation_threshold: float = Field(
+        0.6, gt=0.5, lt=1, description="Isolation score s (Liu et al.: in (0, 1), 0.5 = nothing distinct) above "
+        "which the forest calls a customer anomalous.")
+    anomaly_density_neighbors: int = Field(
+        25, ge=2, description="Local Outlier Factor neighbourhood. A group of similar customers smaller than "
+        "neighbors / density_sample of the population (about 5% by default) counts as anomalous; a larger one "
+        "is a segment.")
+    anomaly_density_sample: int = Field(
+        512, ge=100, description="Distinct customers drawn as LOF's reference set (keeps the step linear in the "
+        "number of customers).")
+    anomaly_density_threshold: float = Field(
+        3.0, gt=1, description="LOF above which the density detector calls a customer anomalous (3: a third of "
+        "the local density of its neighbours).")
+    anomaly_rule: Literal["both", "either"] = Field(
+        "both", description="'both': flagged only when the isolation and the density detector agree; 'either': "
+        "when one of them fires.")
+    anomaly_min_unusual_features: int = Field(
+        2, ge=0, description="Features with |robust z| above anomaly_unusual_z a flagged customer needs (0 = no "
+        "such condition): one extreme attribute alone is a quirk, not a different kind of customer.")
+    anomaly_unusual_z: float = Field(
+        3.5, gt=0, description="Robust z-score (median / MAD) beyond which a feature counts as unusual and is "
+        "listed as a reason (3.5: Iglewicz & Hoaglin's cut-off for modified z-scores).")
+    anomaly_reasons: int = Field(3, ge=1, le=10, description="Reasons (features) stored per customer, largest first.")
+    anomaly_exclude_from_segments: bool = Field(
+        True, description="Keep customers flagged for a week out of that week's segmentation and segment exports.")
+
+    # --- business validation: segment KPIs and A/B readouts (docs/business-metrics.md) -----------------
+    kpi_window_days: int = Field(
+        28, ge=1, le=366, description="Segment KPIs: length in days of the current window (the days before "
+        "as_of) for conversion, AOV, revenue and retention; retention compares it with the window of the same "
+        "length before it.")
+    kpi_active_on: Literal["order", "activity"] = Field(
+        "order", description="What makes a customer 'active' for retention and churn: 'order' (placed an order "
+        "that day) or 'activity' (an interactive event or an order).")
+    churn_inactive_days: int = Field(
+        60, ge=1, le=3660, description="Segment KPIs: a customer active at least once before as_of has churned "
+        "when their last active day is this many days or more before as_of.")
+    ab_min_arm_size: int = Field(
+        100, ge=1, description="A/B readout: a segment row whose control or treatment arm has fewer customers "
+        "is flagged small_sample (wide interval, normal approximation least reliable).")
+    ab_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Confidence level of the A/B readout's uplift intervals and of the "
+        "segment KPI intervals.")
 
     @field_validator("home", "dbt_project_dir")
     @classmethod
@@ -213,7 +394,8 @@ class Settings(BaseSettings):
                              "SEGFLOW_PII_KEY instead (the next build recomputes every pseudonym)")
         return None
 
-    @field_validator("duckdb_temp_dir", "clv_calibration_end", "dbt_executable", mode="before")
+    @field_validator("duckdb_temp_dir", "clv_calibration_end", "dbt_executable", "rule_segments_file",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         """``SEGFLOW_X=`` means "not set" for an optional setting (an empty path would otherwise be the cwd)."""

@@ -3,8 +3,9 @@
 dbt decides consent per build (``intermediate.int_customer_consent``; a revocation recorded after the as-of
 counts too), so every mart built after the revocation leaves the customer out. What earlier runs wrote outside
 dbt stays until it is redacted here: after every successful build, customers without analytics consent are
-removed from every week's ``ml.feature_snapshots`` and ``ml.segment_assignments`` and from every export file
-(rows dropped, see :func:`segflow.erasure.redact_files`). An id an earlier run used that the identity graph
+removed from every week's ``ml.feature_snapshots``, ``ml.segment_assignments``, ``ml.rule_segment_members``,
+``ml.customer_clv`` and ``ml.customer_anomalies`` and from every export file (rows dropped, see
+:func:`segflow.erasure.redact_files`). An id an earlier run used that the identity graph
 has since merged into another customer follows that customer's consent.
 
 Files go first, then the tables in one transaction: an interrupted redaction finds the same customers in the
@@ -22,7 +23,7 @@ from segflow.erasure import redact_files, utc_now, who
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
 
-ML_TABLES = ("feature_snapshots", "segment_assignments")
+ML_TABLES = ("feature_snapshots", "segment_assignments", "rule_segment_members", "customer_clv", "customer_anomalies")
 
 
 @dataclass

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from segflow.ddl import ensure_schema
 from segflow.errors import GateFailed, NotReady
+from segflow.jobs.anomalies import exclude_flagged
 from segflow.jobs.ml_common import resolve_as_of, to_naive_utc
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
@@ -52,6 +53,7 @@ def publish(settings: Settings | None = None, as_of: datetime | None = None) -> 
             "select a.customer_id, a.segment_id, s.segment_name, a.as_of from ml.segment_assignments a "
             "join ml.segments s on s.run_id = a.run_id and s.segment_id = a.segment_id "
             "where a.run_id = ? order by a.customer_id", [run_id]).df()
+    frame, _ = exclude_flagged(settings, frame, as_of)  # also when the anomaly step ran after the recluster
     out_dir = settings.exports_dir / "segments"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"segments_{as_of:%Y-%m-%d}.csv"

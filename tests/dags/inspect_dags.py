@@ -31,7 +31,8 @@ for dag_id, dag in bag.dags.items():
                               "outlets": [o.uri for o in t.outlets], "downstream": sorted(t.downstream_task_ids),
                               "trigger_rule": str(t.trigger_rule.value if hasattr(t.trigger_rule, "value")
                                                   else t.trigger_rule),
-                              "operator": type(t).__name__}
+                              "operator": type(t).__name__,
+                              "trigger_dag_id": getattr(t, "trigger_dag_id", None)}
                   for t in dag.tasks},
     }
 print(json.dumps(out))

@@ -15,7 +15,7 @@ from segflow.settings import PROJECT_ROOT, Settings
 
 DAGS = PROJECT_ROOT / "dags"
 # tasks that never open the warehouse (they only look at dates / emit an asset event)
-NO_WAREHOUSE = {"is_week_end", "close_week", "resolve_as_of"}
+NO_WAREHOUSE = {"is_week_end", "close_week", "resolve_as_of", "drift_says_recluster", "trigger_recluster"}
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +79,27 @@ def test_elt_order_gate_before_week_close(parsed):
     tasks = parsed["dags"]["segflow_elt"]["tasks"]
     assert tasks["load_raw"]["downstream"] == ["dbt_build"]
     assert tasks["dbt_build"]["downstream"] == ["purge_raw_pii", "quality_gate"]
-    assert tasks["quality_gate"]["downstream"] == ["is_week_end"]
+    assert tasks["quality_gate"]["downstream"] == ["drift_screen", "is_week_end"]
     assert tasks["is_week_end"]["downstream"] == ["close_week"]
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
-    assert weekly["check_drift"]["downstream"] == ["publish"]
+    assert weekly["check_drift"]["downstream"] == ["monitor_segments", "publish"]
+    assert weekly["fit_clv"]["downstream"] == ["publish"]
+    assert "fit_clv" in weekly["resolve_as_of"]["downstream"]  # beside the segmentation, not after it
+    assert weekly["detect_anomalies"]["downstream"] == ["recluster"]  # bots are flagged before segmenting
+    assert "segment_kpis" in weekly["recluster"]["downstream"]
+
+
+def test_drift_screen_triggers_an_early_recluster_and_records_it(parsed):
+    """A drift verdict of the daily screen -> short-circuit -> a run of the weekly DAG -> ml.recluster_triggers."""
+    tasks = parsed["dags"]["segflow_elt"]["tasks"]
+    assert tasks["drift_screen"]["downstream"] == ["drift_says_recluster", "record_recluster"]
+    assert tasks["drift_says_recluster"]["downstream"] == ["trigger_recluster"]
+    trigger = tasks["trigger_recluster"]
+    assert trigger["operator"] == "TriggerDagRunOperator"
+    assert trigger["trigger_dag_id"] == "segflow_segments_weekly"
+    assert trigger["trigger_dag_id"] in parsed["dags"]
+    assert trigger["downstream"] == ["record_recluster"]
+    assert tasks["record_recluster"]["pool"] == WAREHOUSE_POOL
 
 
 def test_erase_dag_is_manual_only(parsed):

@@ -88,6 +88,18 @@ def test_demo_prints_the_summary_and_where_to_look(chain):
     assert "segflow summary" in report.read_text()
 
 
+def test_the_weekly_dag_valued_the_customers(chain):
+    settings, _, _ = chain
+    assert _task_states(settings, "segflow_segments_weekly")["fit_clv"] == "success"
+    with connect(settings, read_only=True) as con:
+        weeks = con.execute("select as_of, status, reason from ml.clv_models order by as_of").fetchall()
+        valued = con.execute("select count(*) from ml.customer_clv where as_of = ?", [week_end(5)]).fetchone()[0]
+        customers = con.execute("select count(*) from marts.customer_value").fetchone()[0]
+    assert [w[0] for w in weeks] == [week_end(4), week_end(5)]
+    assert weeks[-1][1] == "fitted", weeks[-1]
+    assert valued == customers > 0
+
+
 def test_week_close_emitted_the_asset(chain):
     settings, _, _ = chain
     states = _task_states(settings, "segflow_elt")
@@ -115,8 +127,12 @@ def test_warehouse_after_two_weeks(chain):
     assert data["published"]["as_of"] == str(week_end(5))
     assert data["data_quality"]["verdict"] == "pass"
     with connect(settings, read_only=True) as con:
-        drift_rows, = con.execute("select count(*) from ml.drift_metrics where as_of = ?", [week_end(5)]).fetchone()
-    assert drift_rows >= len(settings.features)
+        drift_rows, = con.execute("select count(*) from ml.drift_metrics where as_of = ? and scope = 'population'",
+                                  [week_end(5)]).fetchone()
+        snapshot = {c for (c,) in con.execute("select column_name from information_schema.columns where "
+                                              "table_schema = 'ml' and table_name = 'feature_snapshots'").fetchall()}
+    # every windowed feature of the snapshot, against last week and against the baseline
+    assert drift_rows == 2 * len(set(settings.drift_features) & snapshot) > 0
     assert (settings.exports_dir / "segments" / f"segments_{_day(5)}.csv").exists()
 
 

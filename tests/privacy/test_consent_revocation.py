@@ -16,6 +16,7 @@ import shutil
 import pytest
 from tests_support import identifier_pattern, mention_split, relations, table_differences, week_end
 
+from segflow.jobs.anomalies import detect_anomalies
 from segflow.jobs.build import build
 from segflow.jobs.drift import check_drift
 from segflow.jobs.elt import run_elt
@@ -38,6 +39,7 @@ FACTS = ("intermediate.int_events_sessionized", "marts.fct_sessions", "marts.fct
 
 
 def _segment(settings: Settings, as_of) -> None:
+    detect_anomalies(settings, as_of=as_of)
     recluster(settings, as_of=as_of)
     check_drift(settings, as_of=as_of)
     publish(settings, as_of=as_of)
@@ -64,13 +66,13 @@ def _split(settings: Settings, pattern: str, prefixes=PERSON_LEVEL) -> dict[str,
 
 
 def _week4_rows(settings: Settings, customer: str) -> dict[str, tuple[int, int, str]]:
-    """Week 4's snapshot and assignment rows: (the customer's, the others', a hash of the others')."""
+    """Week 4's snapshot, assignment and anomaly rows: (the customer's, the others', a hash of the others')."""
     with connect(settings, read_only=True) as con:
         return {table: con.execute(
             "select count(*) filter (where customer_id = $1), count(*) filter (where customer_id <> $1), "
             f"coalesce(sum(hash(t)) filter (where customer_id <> $1), 0)::varchar from ml.{table} as t "
             "where as_of = $2", [customer, WEEK4]).fetchall()[0]
-            for table in ("feature_snapshots", "segment_assignments")}
+            for table in ("feature_snapshots", "segment_assignments", "customer_anomalies")}
 
 
 def _export_lines(settings: Settings) -> dict[str, list[str]]:

@@ -78,3 +78,21 @@ def test_a_webhook_that_is_down_does_not_raise(caplog):
     with caplog.at_level(logging.WARNING, logger="segflow.alerts"):
         assert send_alert(alert_payload(_context()), settings) is False
     assert any("alert webhook" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
+
+
+def test_drift_verdict_alerts_through_the_webhook_and_stable_does_not(webhook, tmp_path, caplog):
+    from segflow.jobs.drift import DriftResult, notify_drift
+
+    url, received = webhook
+    settings = Settings(home=tmp_path / "home", alert_webhook_url=url)
+    as_of = datetime(2025, 10, 27)
+    stable = DriftResult(as_of=as_of, reference_as_of=datetime(2025, 10, 20), verdict="warn", max_psi=0.02)
+    assert notify_drift(stable, settings) is False and received == []
+    drift = DriftResult(as_of=as_of, reference_as_of=datetime(2025, 10, 20), verdict="drift", max_psi=0.3,
+                        tests=40, drift_tests=2, reasons=["segment:S05: sessions_7d PSI 0.66, p_adj 0.0004"])
+    with caplog.at_level(logging.ERROR, logger="segflow.alerts"):
+        assert notify_drift(drift, settings) is True
+    body = received[0]["body"]
+    assert body["event"] == "drift" and body["as_of"] == "2025-10-27T00:00:00"
+    assert "segment:S05: sessions_7d" in body["text"] and "2 of 40 tests" in body["text"]
+    assert "ALERT" in caplog.text

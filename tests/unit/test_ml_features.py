@@ -9,7 +9,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from ml.features import SignedLog1p, feature_matrix, make_preprocessor
+from ml.features import (
+    SegmentPreprocessor,
+    SignedLog1p,
+    add_derived_features,
+    feature_matrix,
+    make_preprocessor,
+)
 
 
 @parametrize_with_checks([SignedLog1p()])
@@ -112,3 +118,27 @@ def test_feature_matrix_rejects_text_and_bare_string():
 def test_feature_matrix_empty_frame_keeps_two_dimensions():
     X = feature_matrix(pd.DataFrame({"a": pd.Series([], dtype="float64")}), ["a"])
     assert X.shape == (0, 1)
+
+
+@parametrize_with_checks([SegmentPreprocessor(), SegmentPreprocessor(log_columns=(0,), flag_weight=0.5)])
+def test_segment_preprocessor_passes_sklearn_checks(estimator, check):
+    check(estimator)
+
+
+def test_segment_preprocessor_logs_imputes_scales_and_flags():
+    X = np.array([[0.0, 1.0], [np.e - 1, np.nan], [np.e**2 - 1, 3.0]])
+    pre = SegmentPreprocessor(log_columns=(0,), flag_weight=2.0).fit(X)
+    out = pre.transform(X)
+    assert out.shape == (3, 3)  # column 1 had a missing value: one flag column
+    np.testing.assert_allclose(out[:, 2], [0.0, 2.0, 0.0])
+    np.testing.assert_allclose(pre.to_log_space(X)[:, 0], [0.0, 1.0, 2.0])
+    np.testing.assert_allclose(pre.to_log_space(X)[1, 1], 2.0)  # the median of 1 and 3
+    np.testing.assert_allclose(out[:, :2].mean(axis=0), [0.0, 0.0], atol=1e-12)
+
+
+def test_derived_orders_per_session_is_missing_without_sessions():
+    frame = pd.DataFrame({"frequency": [2, 0, 1], "session_count": [4, 0, None]})
+    out = add_derived_features(frame)
+    assert out["orders_per_session"].iloc[0] == 0.5
+    assert out["orders_per_session"].iloc[1:].isna().all()
+    assert "orders_per_session" not in frame

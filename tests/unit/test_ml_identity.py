@@ -169,3 +169,24 @@ def test_duplicate_fallback_names_get_suffixes_in_cluster_order():
 
 def test_name_segments_empty_profiles():
     assert name_segments(_profiles([]), POPULATION) == []
+
+
+def test_propose_names_records_the_rule_and_assign_names_keeps_a_matched_ids_name():
+    from ml.identity import RULES, assign_names, propose_names
+
+    profiles = pd.DataFrame({"recency_days": [90.0, 5.0, 6.0], "frequency": [1.0, 0.5, 0.4],
+                             "sessions_28d": [1.0, 2.0, 2.0], "tenure_days": [400.0, 380.0, 200.0]})
+    population = profiles.mean()
+    proposals = propose_names(profiles, population)
+    assert proposals[0] == ("Dormant / churn risk", RULES["Dormant / churn risk"])
+    names = assign_names(["S01", "S02", "S03"], proposals, profiles)
+    assert len({n for n, _ in names}) == 3  # unique
+    if proposals[1][0] == proposals[2][0]:  # two clusters, one archetype: told apart by a feature, not a number
+        assert names[1][0].startswith(proposals[1][0] + " - ") and "(" not in names[1][0]
+    # an id that keeps its rule keeps its earlier name, even if another cluster would now propose it
+    previous = {"S01": ("Dormant (legacy label)", RULES["Dormant / churn risk"])}
+    again = assign_names(["S01", "S02", "S03"], proposals, profiles, previous)
+    assert again[0] == ("Dormant (legacy label)", RULES["Dormant / churn risk"])
+    # ... and takes the new name when the rule that named it no longer holds
+    changed = {"S01": ("Power users", RULES["Power users"])}
+    assert assign_names(["S01", "S02", "S03"], proposals, profiles, changed)[0][0] == "Dormant / churn risk"

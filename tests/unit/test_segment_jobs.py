@@ -1,4 +1,5 @@
-"""The weekly segmentation jobs on a real built warehouse: records, stable ids, drift, publish gates."""
+"""The weekly segmentation jobs on a real built warehouse: records, stable ids, publish gates (drift:
+test_drift_job.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from tests_support import table_fingerprint, week_end
 
 from segflow.errors import GateFailed, NotReady
 from segflow.jobs.build import build
-from segflow.jobs.drift import check_drift
 from segflow.jobs.publish_segments import publish
 from segflow.jobs.segment import recluster
 from segflow.jobs.validate import validate
@@ -38,8 +38,20 @@ def test_recluster_records_a_reproducible_model_run(home_copy):
     assert record["code_version"]
     assert "scikit-learn" in json.loads(record["library_versions"])
     assert json.loads(record["features"]) == list(home_copy.features)
-    assert set(json.loads(record["scores"])) == {str(k) for k in range(home_copy.k_min, home_copy.k_max + 1)}
+    # every (algorithm, k) candidate of the model selection is recorded with its criteria
+    scores = json.loads(record["scores"])
+    assert set(scores) == {f"{a}:{k}" for a in home_copy.segment_algorithms
+                           for k in range(home_copy.k_min, home_copy.k_max + 1)}
+    assert {"silhouette", "davies_bouldin", "calinski_harabasz", "stability", "min_share"} <= set(
+        scores[f"{record['algorithm']}:{record['k']}"])
+    assert record["algorithm"] in home_copy.segment_algorithms
+    assert json.loads(record["params"])["selection_reason"] == run.selection_reason
     assert snapshot_rows == run.customers
+    # first run: every segment is born, names are unique and carry the rule that produced them
+    assert {e["event"] for e in run.lineage} == {"birth"}
+    names = [s["segment_name"] for s in run.segments]
+    assert len(set(names)) == len(names)
+    assert all(s["name_rule"] for s in run.segments)
 
 
 def test_recluster_same_week_twice_is_identical(home_copy):
@@ -69,19 +81,6 @@ def test_segment_ids_are_stable_across_weeks(home_copy):
 def test_recluster_refuses_a_week_that_was_not_built(home_copy):
     with pytest.raises(NotReady, match="built as of"):
         recluster(home_copy, as_of=week_end(3))
-
-
-def test_drift_first_week_has_no_reference_then_scores_every_feature(home_copy):
-    recluster(home_copy, as_of=week_end(4))
-    first = check_drift(home_copy, as_of=week_end(4))
-    assert first.verdict == "no_reference" and first.features == []
-    build(home_copy, as_of=week_end(5))
-    recluster(home_copy, as_of=week_end(5))
-    second = check_drift(home_copy, as_of=week_end(5))
-    assert second.reference_as_of == week_end(4)
-    assert {f["feature"] for f in second.features} >= set(home_copy.features)
-    assert second.verdict in {"stable", "warn", "drift"}
-    assert second.max_psi == max(f["psi"] for f in second.features)
 
 
 def test_publish_requires_gate_and_accepted_model(home_copy):
@@ -123,3 +122,44 @@ def test_republishing_an_older_week_never_moves_latest_back(home_copy):
     week4 = publish(home_copy, as_of=week_end(4))  # e.g. an operator re-runs an older interval
     assert open(week4.path, "rb").read() != latest.read_bytes()
     assert latest.read_bytes() == open(week5.path, "rb").read()
+
+
+def test_lineage_transitions_and_rule_segments_are_stored_per_week(home_copy):
+    (home_copy.home / "rule_segments.yml").write_text(
+        "- name: Buyers with sessions\n  predicate: frequency >= 1 and session_count > 0\n"
+        "- name: Never ordered\n  predicate: not frequency >= 1\n")
+    first = recluster(home_copy, as_of=week_end(4))
+    build(home_copy, as_of=week_end(5))
+    second = recluster(home_copy, as_of=week_end(5))
+    with connect(home_copy, read_only=True) as con:
+        features = con.execute("select customer_id, frequency, session_count from marts.customer_features").df()
+        members = con.execute("select rule_name, customer_id from ml.rule_segment_members where as_of = ?",
+                              [week_end(5)]).df()
+        flows = con.execute("select from_segment_id, to_segment_id, customers from ml.segment_transitions "
+                            "where as_of = ?", [week_end(5)]).df()
+        lineage = con.execute("select event, segment_id, related_segment_id from ml.segment_lineage "
+                              "where as_of = ?", [week_end(5)]).df()
+        used_before = {s for (s,) in con.execute("select segment_id from ml.segments where as_of = ?",
+                                                 [week_end(4)]).fetchall()}
+    buyers = set(features.loc[(features["frequency"] >= 1) & (features["session_count"] > 0), "customer_id"])
+    assert set(members.loc[members["rule_name"] == "Buyers with sessions", "customer_id"]) == buyers
+    assert set(members.loc[members["rule_name"] == "Never ordered", "customer_id"]) == set(
+        features.loc[features["frequency"] < 1, "customer_id"])
+    assert second.rule_segments == {"Buyers with sessions": len(buyers),
+                                    "Never ordered": int((features["frequency"] < 1).sum())}
+    # every customer of this week arrives from last week's segment or as new; flows add up to the customers
+    assert flows.loc[flows["to_segment_id"].notna(), "customers"].sum() == second.customers
+    assert flows.loc[flows["from_segment_id"].notna(), "customers"].sum() == first.customers
+    # an id that is not continued is never reused for a new segment
+    continued = set(lineage.loc[lineage["event"] == "continued", "segment_id"])
+    fresh = {s["segment_id"] for s in second.segments} - continued
+    assert not fresh & used_before
+    assert set(lineage["event"]) <= {"continued", "split", "merge", "birth", "death"}
+
+
+def test_a_bad_rule_segment_file_fails_with_one_line(home_copy):
+    from segflow.errors import InputError
+
+    (home_copy.home / "rule_segments.yml").write_text("- name: x\n  predicate: __import__('os') > 1\n")
+    with pytest.raises(InputError, match="rule segments"):
+        recluster(home_copy, as_of=week_end(4))
