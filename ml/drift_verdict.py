@@ -91,12 +91,14 @@ def centroid_shift(reference: Mapping[str, Mapping[str, float]], current: Mappin
 
     ``reference``/``current`` map segment id -> feature -> mean (a segment's profile); ``scale`` maps feature
     -> the population's standard deviation, so 1.0 means the profile moved by one population SD on average.
-    Features without a positive scale are skipped.
+    Features without a positive scale, or without a mean on either side (None / NaN: nobody in the segment has
+    a value), are skipped.
     """
     out = {}
     for sid in sorted(set(reference) & set(current)):
         diffs = [(current[sid][f] - reference[sid][f]) / scale[f] for f in reference[sid]
-                 if f in current[sid] and scale.get(f, 0) > 0 and np.isfinite(scale[f])]
+                 if f in current[sid] and scale.get(f, 0) > 0 and np.isfinite(scale[f])
+                 and _finite(current[sid][f]) and _finite(reference[sid][f])]
         if diffs:
             out[sid] = float(np.sqrt(np.mean(np.square(diffs))))
     return out
@@ -112,3 +114,7 @@ def silhouette_trend(values: Sequence[float]) -> dict:
     slope = float(np.polyfit(np.arange(v.size), v, 1)[0]) if v.size >= 3 else None
     drop = float(np.median(v[:-1]) - v[-1]) if v.size >= 2 else None
     return {"weeks": int(v.size), "slope": slope, "drop": drop, "latest": float(v[-1])}
+
+
+def _finite(value) -> bool:
+    return value is not None and bool(np.isfinite(value))

@@ -108,6 +108,9 @@ def test_centroid_shift_and_silhouette_trend():
     shifts = centroid_shift({"S1": {"x": 0.0, "y": 1.0}, "S2": {"x": 5.0, "y": 5.0}},
                             {"S1": {"x": 2.0, "y": 1.0}, "S3": {"x": 0.0, "y": 0.0}}, {"x": 2.0, "y": 1.0})
     assert shifts == {"S1": pytest.approx(np.sqrt(0.5))}
+    # a feature without a mean on one side (nobody in the segment has a value) is skipped, not an error
+    gaps = centroid_shift({"S1": {"x": 0.0, "y": None}}, {"S1": {"x": 2.0, "y": 1.0}}, {"x": 2.0, "y": 1.0})
+    assert gaps == {"S1": pytest.approx(1.0)}
     trend = silhouette_trend([0.40, 0.41, 0.39, 0.30])
     assert trend["drop"] == pytest.approx(0.10) and trend["slope"] < 0
     assert silhouette_trend([0.4])["slope"] is None
