@@ -71,19 +71,12 @@ def _truth(seed: int) -> pd.Series:
 
 def _fit_week(frame, settings, state):
     from ml.features import feature_matrix
-    from ml.pipeline import fit_segments
+    from segflow.jobs.segment import fit_with_settings
     from segflow.jobs.segment_store import identities_and_names
 
     columns = list(settings.features)
     raw = feature_matrix(frame, columns)
-    fit = fit_segments(
-        raw, log_columns=[i for i, c in enumerate(columns) if c in settings.log_features],
-        ks=range(settings.k_min, settings.k_max + 1), algorithms=settings.segment_algorithms,
-        previous=state["choice"], random_state=settings.random_seed, flag_weight=settings.missing_flag_weight,
-        selection_sample=settings.selection_sample, bootstrap_runs=settings.bootstrap_runs,
-        min_segment_share=settings.min_segment_share, min_stability=settings.min_stability,
-        tolerance=settings.selection_tolerance, keep_tolerance=settings.selection_keep_tolerance, merge_distance=settings.segment_merge_distance,
-        fit_sample=settings.segment_fit_sample, silhouette_sample=settings.silhouette_sample)
+    fit = fit_with_settings(raw, columns, settings, previous=state["choice"])
     lineage, names = identities_and_names(fit, frame, columns, state, settings)
     ids = pd.Series([lineage.ids[c] for c in fit.labels], index=frame["customer_id"].to_numpy())
     new_state = {"run_id": "prev", "choice": (fit.choice.algorithm, fit.k),

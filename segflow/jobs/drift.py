@@ -70,6 +70,18 @@ def _profiles(con, as_of: datetime) -> dict[str, dict[str, float]]:
         "select segment_id, profile from ml.segments where as_of = ?", [as_of]).fetchall() if p}
 
 
+def references_before(con, as_of: datetime, settings: Settings
+                      ) -> tuple[datetime, list[datetime], pd.DataFrame, pd.DataFrame] | None:
+    """The comparisons of a week: the latest accepted week before it and its snapshot, and the fixed baseline
+    weeks with their snapshots pooled; None when no accepted week precedes it."""
+    earlier = [w for w in accepted_weeks(con) if w < as_of]
+    if not earlier:
+        return None
+    base_weeks = baseline_weeks(earlier, settings)
+    return (earlier[-1], base_weeks, _snapshot(con, earlier[-1]),
+            pd.concat([_snapshot(con, w) for w in base_weeks], ignore_index=True))
+
+
 def evaluate(settings: Settings, current: pd.DataFrame, last: pd.DataFrame, baseline: pd.DataFrame,
              baseline_customers: int, last_labels: pd.Series, current_labels: pd.Series | None,
              baseline_labels: pd.Series | None) -> tuple[str, pd.DataFrame, dict]:
@@ -104,18 +116,15 @@ def check_drift(settings: Settings | None = None, as_of: datetime | None = None)
         current = _snapshot(con, as_of)
         if current.empty:
             raise NotReady(f"No feature snapshot as of {as_of}: run `segflow segment` for that week first.")
-        earlier = [w for w in accepted_weeks(con) if w < as_of]
-        if earlier:
-            reference_as_of = earlier[-1]
-            base_weeks = baseline_weeks(earlier, settings)
-            last = _snapshot(con, reference_as_of)
-            baseline = pd.concat([_snapshot(con, w) for w in base_weeks], ignore_index=True)
+        references = references_before(con, as_of, settings)
+        if references:
+            reference_as_of, base_weeks, last, baseline = references
             labels = {w: _assignments(con, w) for w in {as_of, reference_as_of, base_weeks[-1]}}
             profiles = (_profiles(con, reference_as_of), _profiles(con, as_of))
             silhouettes = [s for (s,) in con.execute(
                 "select silhouette from ml.model_runs where status = 'accepted' and as_of <= ? order by as_of",
                 [as_of]).fetchall()] if table_exists(con, "ml", "model_runs") else []
-    if not earlier:
+    if not references:
         result = DriftResult(as_of=as_of, reference_as_of=None, verdict="no_reference", max_psi=None)
         write_drift(settings, result, None, {})
         return result

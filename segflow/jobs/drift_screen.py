@@ -17,8 +17,8 @@ import pandas as pd
 
 from segflow.ddl import ensure_schema
 from segflow.errors import NotReady
-from segflow.jobs.drift import DriftResult, _assignments, _reason, _records, _snapshot, evaluate
-from segflow.jobs.drift_tests import accepted_weeks, baseline_weeks, write_drift
+from segflow.jobs.drift import DriftResult, _assignments, _reason, _records, evaluate, references_before
+from segflow.jobs.drift_tests import write_drift
 from segflow.jobs.ml_common import to_naive_utc
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
@@ -57,16 +57,13 @@ def screen_drift(settings: Settings | None = None, as_of: datetime | None = None
         if as_of is not None and built != as_of:
             raise NotReady(f"customer_features is built as of {built:%Y-%m-%d %H:%M}, not {as_of:%Y-%m-%d %H:%M}.")
         as_of = built
-        earlier = [w for w in accepted_weeks(con) if w < as_of]
-        if earlier:
-            reference_as_of = earlier[-1]
-            base_weeks = baseline_weeks(earlier, settings)
-            last = _snapshot(con, reference_as_of)
-            baseline = pd.concat([_snapshot(con, w) for w in base_weeks], ignore_index=True)
+        references = references_before(con, as_of, settings)
+        if references:
+            reference_as_of, base_weeks, last, baseline = references
             last_labels = _assignments(con, reference_as_of)
             already = table_exists(con, "ml", "recluster_triggers") and con.execute(
                 "select count(*) from ml.recluster_triggers where as_of > ?", [reference_as_of]).fetchone()[0] > 0
-    if not earlier:
+    if not references:
         result = DriftResult(as_of=as_of, reference_as_of=None, verdict="no_reference", max_psi=None,
                              run_kind="screen")
         write_drift(settings, result, None, {})

@@ -67,7 +67,6 @@ def recluster(settings: Settings | None = None, as_of: datetime | None = None) -
     """Segment customer_features (features, model selection, identities and names as docs/segmentation.md
     describes), evaluate the hybrid rule segments, store the run, its lineage and its transitions."""
     from ml.features import add_derived_features, feature_matrix
-    from ml.pipeline import fit_segments
     from segflow.jobs.segment_data import load_rule_segments, previous_state
     from segflow.jobs.segment_store import identities_and_names, store_run
 
@@ -83,15 +82,7 @@ def recluster(settings: Settings | None = None, as_of: datetime | None = None) -
         state = previous_state(con, as_of, columns) if ensure_ready and _has_name_rule(con) else None
     state = state or {"run_id": None, "choice": None, "anchor": None, "centroids": {}, "names": {},
                       "members": pd.Series(dtype=object), "used_ids": []}
-    fit = fit_segments(
-        raw, log_columns=[i for i, c in enumerate(columns) if c in settings.log_features],
-        ks=range(settings.k_min, settings.k_max + 1), algorithms=settings.segment_algorithms,
-        previous=state["choice"], random_state=settings.random_seed, flag_weight=settings.missing_flag_weight,
-        selection_sample=settings.selection_sample, bootstrap_runs=settings.bootstrap_runs,
-        min_segment_share=settings.min_segment_share, min_stability=settings.min_stability,
-        tolerance=settings.selection_tolerance, keep_tolerance=settings.selection_keep_tolerance, merge_distance=settings.segment_merge_distance,
-        fit_sample=settings.segment_fit_sample, silhouette_sample=settings.silhouette_sample,
-        minibatch_threshold=settings.segment_minibatch_threshold)
+    fit = fit_with_settings(raw, columns, settings, previous=state["choice"])
     lineage, names = identities_and_names(fit, frame, columns, state, settings)
     return store_run(settings, as_of, frame, columns, raw, fit, lineage, names, state, rules,
                      anomalies_excluded=anomalies_excluded)
@@ -101,3 +92,18 @@ def _has_name_rule(con) -> bool:
     """Runs written before issue 9 hold no name rule or anchor: they are not continued (ids start afresh)."""
     return bool(con.execute("select count(*) from duckdb_columns() where schema_name = 'ml' "
                             "and table_name = 'segments' and column_name = 'name_rule'").fetchone()[0])
+
+
+def fit_with_settings(raw, columns: list[str], settings: Settings, previous: tuple[str, int] | None = None):
+    """:func:`ml.pipeline.fit_segments` with every knob from settings (the job and bench/segmentation_eval.py)."""
+    from ml.pipeline import fit_segments
+
+    return fit_segments(
+        raw, log_columns=[i for i, c in enumerate(columns) if c in settings.log_features],
+        ks=range(settings.k_min, settings.k_max + 1), algorithms=settings.segment_algorithms,
+        previous=previous, random_state=settings.random_seed, flag_weight=settings.missing_flag_weight,
+        selection_sample=settings.selection_sample, bootstrap_runs=settings.bootstrap_runs,
+        min_segment_share=settings.min_segment_share, min_stability=settings.min_stability,
+        tolerance=settings.selection_tolerance, keep_tolerance=settings.selection_keep_tolerance,
+        merge_distance=settings.segment_merge_distance, fit_sample=settings.segment_fit_sample,
+        silhouette_sample=settings.silhouette_sample, minibatch_threshold=settings.segment_minibatch_threshold)
