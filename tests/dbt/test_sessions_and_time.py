@@ -39,7 +39,9 @@ def _sessions(settings: Settings) -> dict[str, str]:
 
 
 def test_late_events_do_not_rename_later_sessions_and_impossible_times_are_quarantined(tmp_path):
-    settings = Settings(home=tmp_path / "home")
+    # no profiles or consent records: the events are processed only when collected under consent (the facts hold
+    # consenting customers and anonymous visitors only)
+    settings = Settings(home=tmp_path / "home", consent_policy="collected_under_consent")
     # a bot that never goes idle: one event every 10 minutes for 30 hours (above the 24-hour maximum)
     bot = [(f"b{i:03d}", "page_view", (datetime(2025, 1, 1) + timedelta(minutes=10 * i)).strftime(
         "%Y-%m-%dT%H:%M:%SZ"), "BOT") for i in range(181)]
