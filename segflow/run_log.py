@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime
 
 from segflow.erasure.rules import utc_now, who
-from segflow.errors import GateFailed, NotReady, SegflowError
+from segflow.errors import GateFailed, NotReady, SegflowError, WarehouseLocked
 from segflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ def record(settings: Settings, step: str, started_at: datetime, as_of: datetime 
     from segflow.ddl import ensure_schema
     from segflow.warehouse import connect
 
+    if isinstance(exc, WarehouseLocked):  # the step never had the warehouse (nor would this record)
+        return
     finished_at = utc_now()
     if as_of is not None and as_of.tzinfo is not None:
         as_of = as_of.astimezone(UTC).replace(tzinfo=None)

@@ -10,6 +10,7 @@ week's rows of ``ml.segment_kpis`` and ``ml.segment_separation``.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -66,7 +67,13 @@ class KpiRun:
                 "previous_window": [w.previous_start.isoformat(), (w.current_start - timedelta(days=1)).isoformat()],
                 "churned_if_inactive_since": w.churn_cutoff.isoformat(),
                 "history_starts": self.history_starts.isoformat() if self.history_starts else None,
-                "separation": self.separation, "notes": self.notes}
+                "separation": [{k: _json_number(v) for k, v in row.items()} for row in self.separation],
+                "notes": self.notes}
+
+
+def _json_number(value):
+    """NaN / infinity (a test with one group or no variance) as None: the result goes to JSON (CLI, XCom)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 _ACTIVE = {"order": "order_count > 0", "activity": "(is_active_day or order_count > 0)"}

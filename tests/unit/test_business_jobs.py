@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +28,7 @@ def segmented(home_copy):
 
 def test_segment_kpis_counts_match_assignments_and_rerun_is_idempotent(segmented):
     run = segment_kpis(segmented, as_of=AS_OF)
+    json.dumps(run.as_dict(), allow_nan=False)  # the result is an Airflow XCom: strict JSON, no NaN
     with connect(segmented, read_only=True) as con:
         assigned = dict(con.execute("select segment_id, count(*) from ml.segment_assignments where as_of = ? "
                                     "group by segment_id", [AS_OF]).fetchall())
