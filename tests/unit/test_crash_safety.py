@@ -35,7 +35,11 @@ SEGFLOW = str(Path(sys.executable).with_name("segflow"))
 WEEK4, WEEK5 = week_end(4).date().isoformat(), week_end(5).date().isoformat()
 # differ by design between an interrupted and an uninterrupted history: the build log (one more build) and the
 # working set of an incremental build (empty after the full refresh that follows an unfinished build)
-NOT_COMPARED = {"meta.build_state", "intermediate.int_sessions_reprocess_scope"}
+# the run log records runs: an interrupted history has other runs (a killed step leaves no row), by design
+# int_sessions_reprocess_scope and int_customer_consent_changes.is_changed say what *this* build recomputes (a
+# full build after a crash recomputes everything); the consent itself is compared in int_customer_consent
+NOT_COMPARED = {"meta.build_state", "meta.run_log", "intermediate.int_sessions_reprocess_scope",
+                "intermediate.int_customer_consent_changes"}
 # meta.landing_entries holds each entry's status in the *latest* load run: after a crash, the files the killed
 # run had committed are "skipped: already loaded" in the re-run, "loaded" (with counts) in the uninterrupted
 # run. Compared here as "loaded, now or before" plus its load; the per-file counts are in meta.load_manifest,
