@@ -30,14 +30,17 @@ def gamma_gamma_log_likelihood(params, frequency, monetary_value) -> np.ndarray:
 
 def gamma_gamma_log_likelihood_gradient(params, frequency, monetary_value) -> np.ndarray:
     """Per-customer derivatives of :func:`gamma_gamma_log_likelihood` by log(p), log(q), log(gamma): shape (n, 3)."""
-    p, q, gamma = (float(v) for v in params)
+    # numpy floats: a parameter that underflows to 0 gives inf/nan (the search then reports no convergence),
+    # never a Python ZeroDivisionError
+    p, q, gamma = (np.float64(v) for v in params)
     x, zbar = (np.asarray(v, dtype=np.float64) for v in (frequency, monetary_value))
-    px = p * x
-    log_total = np.log(gamma + x * zbar)
-    d_p = x * (digamma(px + q) - digamma(px) + np.log(x) + np.log(zbar) - log_total)
-    d_q = digamma(px + q) - digamma(q) + np.log(gamma) - log_total
-    d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
-    return np.column_stack([d_p * p, d_q * q, d_gamma * gamma])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        px = p * x
+        log_total = np.log(gamma + x * zbar)
+        d_p = x * (digamma(px + q) - digamma(px) + np.log(x) + np.log(zbar) - log_total)
+        d_q = digamma(px + q) - digamma(q) + np.log(gamma) - log_total
+        d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
+        return np.column_stack([d_p * p, d_q * q, d_gamma * gamma])
 
 
 def _check_spend(frequency, monetary_value) -> tuple[np.ndarray, np.ndarray]:
