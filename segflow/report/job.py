@@ -61,13 +61,10 @@ class Report:
     latest: Path
     moved_latest: bool
     sections: dict[str, bool]  # key -> available
-
-    @property
-    def url(self) -> str:
-        return self.path.resolve().as_uri()
+    link: str = ""  # where a browser opens it (report_url)
 
     def as_dict(self) -> dict:
-        return {"as_of": self.as_of.isoformat(), "path": str(self.path), "url": self.url,
+        return {"as_of": self.as_of.isoformat(), "path": str(self.path), "link": self.link,
                 "latest": str(self.latest), "moved_latest": self.moved_latest,
                 "sections_available": sorted(k for k, v in self.sections.items() if v),
                 "sections_not_available": sorted(k for k, v in self.sections.items() if not v)}
@@ -145,7 +142,7 @@ def write_report(settings: Settings | None = None, as_of: datetime | None = None
     tmp.replace(target)  # atomic: a reader never sees half a file
     moved = _move_latest(target, as_of)
     return Report(as_of=as_of, path=target, latest=target.parent / LATEST, moved_latest=moved,
-                  sections={s.key: s.available for s in sections})
+                  sections={s.key: s.available for s in sections}, link=report_url(settings, target))
 
 
 def _move_latest(target: Path, as_of: datetime) -> bool:
