@@ -83,7 +83,9 @@ def k_selection(ctx: ReportContext) -> str:
     rows = []
     for key, values in scores.items():
         algorithm, _, k = key.rpartition(":")
-        rows.append({"algorithm": algorithm, "k": int(k), **values})
+        if not isinstance(values, dict):  # runs before issue 9 stored {k: silhouette} for k-means only
+            values = {"silhouette": values, "admissible": True}
+        rows.append({"algorithm": algorithm or ctx.run["algorithm"] or "kmeans", "k": int(k), **values})
     frame = pd.DataFrame(rows).sort_values(["algorithm", "k"])
     fig, axes = new_figure(11, 5.6, 2, 3)
     chosen = (ctx.run["algorithm"], int(ctx.run["k"]))

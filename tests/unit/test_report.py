@@ -123,8 +123,6 @@ def test_latest_only_moves_forward(segmented, report, tmp_path):
         assert again.path.read_bytes() != later.read_bytes()
     finally:
         later.unlink()
-    # with the later report gone, the same week moves `latest` again (ties move: a re-run refreshes it)
-    assert write_report(segmented, as_of=AS_OF).moved_latest
 
 
 def test_cli_writes_finds_and_refuses_in_one_line(segmented, report, monkeypatch, capsys):
@@ -134,6 +132,8 @@ def test_cli_writes_finds_and_refuses_in_one_line(segmented, report, monkeypatch
     assert main(["report", "--no-open", "--as-of", AS_OF.date().isoformat()]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str(report.path)
+    # no later week's report: re-writing the same week moves `latest` to the fresh file (ties move)
+    assert (report.path.parent / "latest.html").read_bytes() == report.path.read_bytes()
     assert "8 of 11 sections with content; not available: flow, drift, spc" in captured.err
     assert main(["report", "--path"]) == 0
     assert capsys.readouterr().out.strip() == str(report.path.parent / "latest.html")
@@ -158,3 +158,23 @@ def test_sankey_bands_are_proportional_and_labels_escaped():
     assert right[0] / right[1] == pytest.approx(90 / 60, rel=0.02)
     assert left[0] / right[0] == pytest.approx(100 / 90, rel=0.02)
     assert svg.count('class="flow"') == 4 and "10 customers (10% of the source)" in svg
+
+
+def test_a_week_whose_clv_was_not_fitted_says_why(segmented):
+    """fit_clv records `not_ready` (too few repeat customers): the CLV section gives that status and reason."""
+    from segflow.jobs.clv import fit_clv
+    from segflow.report.context import load_context
+    from segflow.report.html import Unavailable
+    from segflow.report.sections_business import clv
+    from segflow.warehouse import connect
+
+    strict = segmented.model_copy(update={"clv_min_repeat_customers": 1_000_000})
+    assert fit_clv(strict, as_of=AS_OF).status == "not_ready"
+    try:
+        with connect(segmented, read_only=True) as con:
+            with pytest.raises(Unavailable, match="the week's CLV fit is not_ready: .*repeat"):
+                clv(load_context(con, segmented, AS_OF))
+            with pytest.raises(Unavailable, match="CLV was not fitted for this week"):
+                clv(load_context(con, segmented, week_end(3)))
+    finally:
+        assert fit_clv(segmented, as_of=AS_OF).status == "fitted"  # the module's other tests see the fit again
