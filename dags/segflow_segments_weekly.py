@@ -35,6 +35,10 @@ the run's logical date.
 7. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
+8. **write_report** — once the steps above are done (also when publication was refused: the report says so),
+   the week's static HTML report (plots of the model choice, profiles, flow, drift, SPC, anomalies, CLV, funnel,
+   paths) in `$SEGFLOW_HOME/reports/weekly/segments_<date>.html` and `latest.html`; the task's **Weekly report**
+   button opens it (docs/report.md).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from segflow.airflow_tasks import warehouse_task
+from segflow.airflow_tasks import report_task, warehouse_task
 from segflow.orchestration import (
     DEFAULT_ARGS,
     WEEKLY_FEATURES_URI,
@@ -151,15 +155,29 @@ def segflow_segments_weekly():
 
         return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
+    @report_task(trigger_rule="all_done")
+    @fail_fast_on_user_errors
+    def write_report(as_of: str | None) -> dict:
+        import logging
+        from datetime import datetime
+
+        from segflow.report import write_report as run
+
+        report = run(as_of=datetime.fromisoformat(as_of) if as_of else None)
+        logging.getLogger(__name__).info("Weekly report written: %s (open: %s)", report.path, report.link)
+        return report.as_dict()
+
     week = resolve_as_of()
     anomalies = detect_anomalies(week)
     clustered = recluster(week)
     anomalies >> clustered
     drift = check_drift(week)
     published = publish(week)
-    clustered >> drift >> [monitor_segments(week), published]
+    monitored, kpis = monitor_segments(week), segment_kpis(week)
+    clustered >> drift >> [monitored, published]
     fit_clv(week) >> published  # the pool runs one warehouse writer at a time
-    clustered >> segment_kpis(week)
+    clustered >> kpis
+    [monitored, kpis, published] >> write_report(week)
 
 
 segflow_segments_weekly()

@@ -12,6 +12,7 @@ from segflow.cli_anomalies import add_anomalies_parser
 from segflow.cli_data import cmd_mapping, cmd_quarantine
 from segflow.cli_demo import cmd_airflow, cmd_demo
 from segflow.cli_help import BUILD_HELP, ERASE_HELP, LOAD_HELP, MAPPING_HELP
+from segflow.cli_report import add_report_parser
 from segflow.errors import InputError, SegflowError
 from segflow.sources.canonical import STREAMS
 
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the week (must match the built marts, ISO date/time); default: latest build")
     p.set_defaults(func=cmd_clv)
     add_business_parsers(sub)
+    add_report_parser(sub)
 
     p = sub.add_parser("erase", help="right to erasure: remove a person from the warehouse and exports",
                        formatter_class=argparse.RawDescriptionHelpFormatter, description=ERASE_HELP)

@@ -381,6 +381,17 @@ class Settings(BaseSettings):
         0.95, gt=0.5, lt=1, description="Confidence level of the A/B readout's uplift intervals and of the "
         "segment KPI intervals.")
 
+    # --- weekly HTML report (segflow/report; docs/report.md) -------------------------------------------------
+    report_projection_sample: int = Field(
+        2000, ge=100, le=100_000, description="Customers drawn (seeded with random_seed) for the report's 2-D "
+        "projection: enough to see the segments' shapes, few enough to keep the page light.")
+    report_top_paths: int = Field(
+        10, ge=1, le=100, description="Journey paths (marts.journey_top_paths, by sessions) listed in the report.")
+    report_url_base: str = Field(
+        "", description="URL at which a browser reaches <home>/reports (e.g. a web server or the Airflow UI "
+        "plugin's route); the weekly DAG's 'Weekly report' task link is this + /weekly/<file>. Empty: a file:// "
+        "URL of the report (opens where Airflow and the browser share the machine).")
+
     @field_validator("home", "dbt_project_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -457,6 +468,11 @@ class Settings(BaseSettings):
     @cached_property
     def exports_dir(self) -> Path:
         return self.home / "exports"
+
+    @cached_property
+    def reports_dir(self) -> Path:
+        """Weekly HTML reports: reports/weekly/segments_<as_of date>.html and latest.html."""
+        return self.home / "reports"
 
     @cached_property
     def airflow_home(self) -> Path:

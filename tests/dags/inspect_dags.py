@@ -32,6 +32,7 @@ for dag_id, dag in bag.dags.items():
                               "trigger_rule": str(t.trigger_rule.value if hasattr(t.trigger_rule, "value")
                                                   else t.trigger_rule),
                               "operator": type(t).__name__,
+                              "extra_links": sorted(link.name for link in t.operator_extra_links),
                               "trigger_dag_id": getattr(t, "trigger_dag_id", None)}
                   for t in dag.tasks},
     }

@@ -64,7 +64,7 @@ def test_every_warehouse_task_stops_its_dbt_when_killed(parsed):
     for dag in parsed["dags"].values():
         for task_id, task in dag["tasks"].items():
             if task_id not in NO_WAREHOUSE:
-                assert task["operator"] == "WarehouseTaskOperator", task_id
+                assert task["operator"] in ("WarehouseTaskOperator", "ReportTaskOperator"), task_id
 
 
 def test_weekly_dag_is_scheduled_on_the_asset_the_elt_emits(parsed):
@@ -87,6 +87,10 @@ def test_elt_order_gate_before_week_close(parsed):
     assert "fit_clv" in weekly["resolve_as_of"]["downstream"]  # beside the segmentation, not after it
     assert weekly["detect_anomalies"]["downstream"] == ["recluster"]  # bots are flagged before segmenting
     assert "segment_kpis" in weekly["recluster"]["downstream"]
+    # the report comes last, also when publication was refused, with its "Weekly report" button
+    assert all(weekly[t]["downstream"] == ["write_report"] for t in ("monitor_segments", "segment_kpis", "publish"))
+    assert weekly["write_report"]["trigger_rule"] == "all_done"
+    assert weekly["write_report"]["extra_links"] == ["Weekly report"]
 
 
 def test_drift_screen_triggers_an_early_recluster_and_records_it(parsed):

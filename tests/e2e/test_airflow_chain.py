@@ -88,6 +88,28 @@ def test_demo_prints_the_summary_and_where_to_look(chain):
     assert "segflow summary" in report.read_text()
 
 
+def test_the_weekly_dag_wrote_the_report_and_its_task_links_to_it(chain):
+    """Week 5 draws what the first week could not (flow from week 4, drift against it, KPI series); `latest`
+    never moves back to an older week; the write_report task's "Weekly report" button holds the file's URL."""
+    from segflow.report import write_report
+
+    settings, _, _ = chain
+    assert _task_states(settings, "segflow_segments_weekly")["write_report"] == "success"
+    weekly = settings.reports_dir / "weekly"
+    week5 = weekly / f"segments_{_day(5)}.html"
+    text = week5.read_text(encoding="utf-8")
+    for key in ("summary", "k-selection", "profiles", "projection", "flow", "drift", "spc", "anomalies", "clv",
+                "funnel", "top-paths"):
+        assert f'data-section="{key}" data-state="available"' in text, key
+    assert (weekly / "latest.html").read_bytes() == week5.read_bytes()
+    with sqlite3.connect(settings.airflow_home / "airflow.db") as con:
+        link, = con.execute("select value from xcom where dag_id = 'segflow_segments_weekly' and task_id = "
+                            "'write_report' and key = '_link_WeeklyReportLink' order by dag_run_id desc").fetchone()
+    assert json.loads(link) == week5.resolve().as_uri()
+    again = write_report(settings, as_of=week_end(4))  # an older week re-written: `latest` stays on week 5
+    assert not again.moved_latest and (weekly / "latest.html").read_bytes() == week5.read_bytes()
+
+
 def test_the_weekly_dag_valued_the_customers(chain):
     settings, _, _ = chain
     assert _task_states(settings, "segflow_segments_weekly")["fit_clv"] == "success"
