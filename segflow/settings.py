@@ -381,6 +381,11 @@ class Settings(BaseSettings):
         0.95, gt=0.5, lt=1, description="Confidence level of the A/B readout's uplift intervals and of the "
         "segment KPI intervals.")
 
+    # --- Segments page in the Airflow UI (segflow.jobs.publish_status, segflow.ui; docs/ui.md) ---------------
+    status_trend_weeks: int = Field(
+        8, ge=2, le=104, description="Weeks of segment sizes the published status artifact "
+        "(exports/status/latest.json) keeps for the Segments page's trend sparklines.")
+
     @field_validator("home", "dbt_project_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
