@@ -55,13 +55,20 @@ def transition_matrix(status: dict) -> dict:
             "max": max(cells.values(), default=0)}
 
 
+def _shown(settings: Settings, path: str) -> str:
+    """A path as the page shows it: relative to SEGFLOW_HOME ($SEGFLOW_HOME/...) when inside it."""
+    home = str(settings.home)
+    return "$SEGFLOW_HOME" + path[len(home):] if path.startswith(home + "/") else path
+
+
 def render(settings: Settings) -> str:
     status = load_status(settings)
     links = list(artifacts(settings).values())
-    context = {"status": status, "links": links, "artifact_path": str(latest_path(settings)),
+    context = {"status": status, "links": links, "artifact_path": _shown(settings, str(latest_path(settings))),
                "spark": {"width": SPARK_WIDTH, "height": SPARK_HEIGHT}}
     if status:
         context["sparks"] = {s["segment_id"]: sparkline(s["trend"]) for s in status["segments"]}
         context["matrix"] = transition_matrix(status)
         context["names"] = {s["segment_id"]: s["name"] for s in status["segments"]}
+        context["export_path"] = _shown(settings, status["export"]["path"])
     return _ENV.get_template("segments.html").render(**context)
