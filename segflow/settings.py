@@ -389,8 +389,12 @@ class Settings(BaseSettings):
         10, ge=1, le=100, description="Journey paths (marts.journey_top_paths, by sessions) listed in the report.")
     report_url_base: str = Field(
         "", description="URL at which a browser reaches <home>/reports (e.g. a web server or the Airflow UI "
-        "plugin's route); the weekly DAG's 'Weekly report' task link is this + /weekly/<file>. Empty: a file:// "
-        "URL of the report (opens where Airflow and the browser share the machine).")
+        "plugin's route); the weekly DAG's 'Weekly report' task link is this + /weekly/<file>. Empty: in Airflow, "
+        "the Segments plugin's route /segflow/report/<file> (behind the Airflow login); from the CLI, a file:// URL.")
+    # --- Segments page in the Airflow UI (segflow.jobs.publish_status, segflow.ui; docs/ui.md) ---------------
+    status_trend_weeks: int = Field(
+        8, ge=2, le=104, description="Weeks of segment sizes the published status artifact "
+        "(exports/status/latest.json) keeps for the Segments page's trend sparklines.")
 
     @field_validator("home", "dbt_project_dir")
     @classmethod

@@ -10,6 +10,7 @@ from segflow.ddl import ensure_schema
 from segflow.errors import GateFailed, NotReady
 from segflow.jobs.anomalies import exclude_flagged
 from segflow.jobs.ml_common import resolve_as_of, to_naive_utc
+from segflow.jobs.publish_status import write_status
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
 from segflow.warehouse_lock import warehouse_step
@@ -70,4 +71,5 @@ def publish(settings: Settings | None = None, as_of: datetime | None = None) -> 
         con.execute("insert into ml.publications values (?, ?, ?, ?, ?)",
                     [as_of, run_id, str(target), len(frame), datetime.now()])
         con.execute("commit")
+    write_status(settings, as_of, run_id, str(target), len(frame))  # the Segments page's artifact (docs/ui.md)
     return Publication(as_of=as_of, run_id=run_id, path=str(target), rows=len(frame))

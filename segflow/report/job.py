@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -78,10 +79,17 @@ def report_path(settings: Settings, as_of: datetime) -> Path:
     return weekly_dir(settings) / f"segments_{as_of:%Y-%m-%d}.html"
 
 
+# the Segments plugin's authenticated route for reports/weekly (segflow/ui/app.py), relative to the Airflow UI
+UI_REPORT_ROUTE = "/segflow/report/"
+
+
 def report_url(settings: Settings, path: Path) -> str:
-    """Where a browser opens ``path``: under SEGFLOW_REPORT_URL_BASE when set, else its file:// URL."""
+    """Where a browser opens ``path``: under SEGFLOW_REPORT_URL_BASE when set; else, in an Airflow task, the
+    Segments plugin's route (a URL relative to the Airflow UI, behind its login); else the file:// URL."""
     if settings.report_url_base:
         return f"{settings.report_url_base.rstrip('/')}/{path.relative_to(settings.reports_dir).as_posix()}"
+    if os.environ.get("AIRFLOW_CTX_DAG_ID") and path.parent == weekly_dir(settings):
+        return UI_REPORT_ROUTE + path.name
     return path.resolve().as_uri()
 
 

@@ -90,7 +90,7 @@ def test_demo_prints_the_summary_and_where_to_look(chain):
 
 def test_the_weekly_dag_wrote_the_report_and_its_task_links_to_it(chain):
     """Week 5 draws what the first week could not (flow from week 4, drift against it, KPI series); `latest`
-    never moves back to an older week; the write_report task's "Weekly report" button holds the file's URL."""
+    never moves back to an older week; the write_report task's "Weekly report" button holds the report's URL on the Airflow UI."""
     from segflow.report import write_report
 
     settings, _, _ = chain
@@ -105,7 +105,8 @@ def test_the_weekly_dag_wrote_the_report_and_its_task_links_to_it(chain):
     with sqlite3.connect(settings.airflow_home / "airflow.db") as con:
         link, = con.execute("select value from xcom where dag_id = 'segflow_segments_weekly' and task_id = "
                             "'write_report' and key = '_link_WeeklyReportLink' order by dag_run_id desc").fetchone()
-    assert json.loads(link) == week5.resolve().as_uri()
+    # the Segments plugin's authenticated route on the Airflow UI serves reports/weekly (segflow/ui)
+    assert json.loads(link) == f"/segflow/report/{week5.name}"
     again = write_report(settings, as_of=week_end(4))  # an older week re-written: `latest` stays on week 5
     assert not again.moved_latest and (weekly / "latest.html").read_bytes() == week5.read_bytes()
 

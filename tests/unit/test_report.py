@@ -178,3 +178,17 @@ def test_a_week_whose_clv_was_not_fitted_says_why(segmented):
                 clv(load_context(con, segmented, week_end(3)))
     finally:
         assert fit_clv(segmented, as_of=AS_OF).status == "fitted"  # the module's other tests see the fit again
+
+
+def test_report_url_outside_and_inside_airflow(segmented, monkeypatch, tmp_path):
+    """The CLI gets a file:// URL; an Airflow task the Segments plugin's route (behind the UI's login); a set
+    SEGFLOW_REPORT_URL_BASE wins over both."""
+    from segflow.report import report_path, report_url
+
+    path = report_path(segmented, AS_OF)
+    monkeypatch.delenv("AIRFLOW_CTX_DAG_ID", raising=False)
+    assert report_url(segmented, path) == path.resolve().as_uri()
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "segflow_segments_weekly")
+    assert report_url(segmented, path) == f"/segflow/report/{path.name}"
+    based = Settings(home=segmented.home, report_url_base="https://reports.example/r/")
+    assert report_url(based, path) == f"https://reports.example/r/weekly/{path.name}"
