@@ -1,0 +1,303 @@
+"""docker-compose.yml's topology, started as processes: the real DAGs on CeleryExecutor with two workers.
+
+No Docker engine runs here, so :func:`segflow.topology.process_plan` replays the compose file on this machine:
+a fresh PostgreSQL metadata database, Redis as the broker, ``docker/airflow-init.sh`` (the init service's own
+command), then api-server, scheduler, dag-processor, triggerer and two ``airflow celery worker`` processes, each
+with the environment compose gives its container. The DAGs are unpaused the way a user starts production (the
+data ends yesterday, so the scheduler's run for today is the first run) and must go green: ``segflow_elt`` closes
+the week and its asset starts ``segflow_segments_weekly``. Asserted: both runs succeed, tasks ran on both workers,
+no two warehouse tasks overlapped (one DuckDB writer across workers), and the warehouse file lock held by another
+process makes a worker's task wait. Prints the time from a cold start to the first green DAG run.
+
+Skips, with the reason, where PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) or the celery extra are absent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from tests_support import small_config
+
+from segflow import topology
+from segflow.airflow_local import WAREHOUSE_POOL
+from segflow.settings import Settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process control is Linux-tested")]
+
+REDIS_DB = 7
+WORKERS = 2
+DAGS = ("segflow_elt", "segflow_segments_weekly")
+FINISHED = ("success", "failed")
+
+
+def _missing() -> str | None:
+    """Why the topology cannot run here, or None."""
+    try:
+        import airflow.providers.celery  # noqa: F401
+        import celery  # noqa: F401
+        import psycopg2
+        import redis
+    except ImportError as exc:
+        return f"the celery extra is not installed ({exc.name}): pip install -e '.[celery]'"
+    try:
+        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        return f"no PostgreSQL at 127.0.0.1:5432 for user postgres ({str(exc).strip().splitlines()[0]})"
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"no Redis at 127.0.0.1:6379 ({exc})"
+    return None
+
+
+def _postgres(sql: str) -> None:
+    import psycopg2
+
+    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    con.autocommit = True
+    try:
+        con.cursor().execute(sql)
+    finally:
+        con.close()
+
+
+class Api:
+    """The api-server's REST API as the admin user of the Simple auth manager."""
+
+    def __init__(self, port: int, password: str):
+        import httpx
+
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        self.password = password
+
+    def login(self) -> None:
+        reply = self.http.post("/auth/token", json={"username": "admin", "password": self.password})
+        reply.raise_for_status()
+        self.http.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+
+    def get(self, path: str, **params) -> dict:
+        reply = self.http.get(f"/api/v2{path}", params=params)
+        reply.raise_for_status()
+        return reply.json()
+
+    def patch(self, path: str, body: dict) -> dict:
+        reply = self.http.patch(f"/api/v2{path}", json=body)
+        reply.raise_for_status()
+        return reply.json()
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/dags/{dag_id}/dagRuns", order_by="run_after")["dag_runs"]
+
+    def tasks(self, run: dict) -> list[dict]:
+        return self.get(f"/dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
+
+
+class Topology:
+    def __init__(self, root, plan: list[topology.ProcessSpec]):
+        self.root, self.plan, self.procs, self.logs = root, plan, {}, {}
+
+    def run_init(self, spec: topology.ProcessSpec) -> None:
+        log = self.root / f"{spec.name}.log"
+        with open(log, "w") as out:
+            done = subprocess.run(spec.argv, env=spec.env, stdout=out, stderr=subprocess.STDOUT, timeout=600)
+        assert done.returncode == 0, f"{spec.name} failed:\n{log.read_text()[-3000:]}"
+
+    def start(self, spec: topology.ProcessSpec) -> None:
+        log = self.root / f"{spec.name}.log"
+        self.logs[spec.name] = log
+        # Own session (stopped as a group); SIGINT restored, a background parent may have left it ignored.
+        self.procs[spec.name] = subprocess.Popen(
+            spec.argv, env=spec.env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.logs[name].read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        # Workers first (SIGTERM: Celery's warm shutdown), then the rest, then whatever is left of each group.
+        order = sorted(self.procs, key=lambda name: not name.startswith(topology.WORKER))
+        for name in order:
+            if self.procs[name].poll() is None:
+                self.procs[name].send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 45
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def _wait(what: str, check, timeout: float, topo: Topology, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        topo.check_alive()
+        try:
+            value = check()
+        except Exception as exc:  # noqa: BLE001 - the server may not be up yet; retried until the deadline
+            value, error = None, exc
+        else:
+            error = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {error})")
+        time.sleep(every)
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    import redis
+
+    root = tmp_path_factory.mktemp("celery")
+    database = f"segflow_celery_{uuid.uuid4().hex[:10]}"
+    local = topology.LocalEndpoints(root=root, database=database, redis_db=REDIS_DB, api_port=topology.free_port())
+    dotenv = {**topology.generated_secrets(), "AIRFLOW_WORKER_CONCURRENCY": "2"}
+    today = datetime.now(UTC).date()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SEGFLOW", "DBT_"))}
+    # The data ends yesterday and today's scheduled run closes the week (the settings a deployment would choose).
+    base_env.update({"SEGFLOW_WEEK_START_WEEKDAY": str(today.weekday()), "SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS": "0"})
+    plan = topology.process_plan(dotenv, local, workers=WORKERS, base_env=base_env)
+    home = Settings(home=plan[0].env["SEGFLOW_HOME"])
+
+    from segflow.sources.generator import generate
+
+    home.ensure_dirs()
+    generate(small_config(customers=300, start=today - timedelta(days=35), days=35), home.landing_dir,
+             home.truth_dir)
+
+    topo = Topology(root, plan)
+    broker = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    broker.flushdb()  # no message left over from an interrupted run
+    cold_start = time.monotonic()
+    _postgres(f'create database "{database}"')
+    try:
+        init, *services = plan
+        topo.run_init(init)
+        init_done = time.monotonic()
+        for spec in services:
+            topo.start(spec)
+        api = Api(local.api_port, dotenv["SEGFLOW_ADMIN_PASSWORD"])
+        _wait("the api-server", lambda: api.http.get("/api/v2/monitor/health").status_code == 200, 180, topo)
+        api.login()
+        _wait("the dag-processor to parse the DAGs",
+              lambda: {d["dag_id"] for d in api.get("/dags")["dags"]} >= set(DAGS), 240, topo)
+        ready = time.monotonic()
+        yield {"topo": topo, "api": api, "home": home, "plan": plan, "today": today, "cold_start": cold_start,
+               "init_done": init_done, "ready": ready, "database": database}
+    finally:
+        topo.stop()
+        _postgres(f'drop database if exists "{database}" with (force)')
+        broker.flushdb()
+
+
+@pytest.fixture(scope="module")
+def runs(stack):
+    """Unpause both DAGs (weekly first, it waits for the asset) and wait for the week to go green."""
+    from segflow.warehouse_lock import hold
+
+    api, topo = stack["api"], stack["topo"]
+    api.patch("/dags/segflow_segments_weekly", {"is_paused": False})
+    api.patch("/dags/segflow_elt", {"is_paused": False})
+    elt = _wait("segflow_elt to finish",
+                lambda: next((r for r in api.runs("segflow_elt") if r["state"] in FINISHED), None), 900, topo)
+    first_green = time.monotonic()
+
+    # While the weekly run starts, another process (this test) holds the warehouse lock: the worker's task waits.
+    with hold(stack["home"], exclusive=True, step="test: hold the lock"):
+        weekly_run = _wait("segflow_segments_weekly to start",
+                           lambda: next(iter(api.runs("segflow_segments_weekly")), None), 300, topo, every=0.5)
+        waiting = _wait("detect_anomalies to be running",
+                        lambda: next((t for t in api.tasks(weekly_run)
+                                      if t["task_id"] == "detect_anomalies" and t["state"] == "running"), None),
+                        300, topo, every=0.5)
+        time.sleep(5)
+        released = datetime.now(UTC)
+    weekly = _wait("segflow_segments_weekly to finish",
+                   lambda: next((r for r in api.runs("segflow_segments_weekly") if r["state"] in FINISHED), None),
+                   900, topo)
+    done = time.monotonic()
+    timings = {"init (db migrate, pool, auth)": stack["init_done"] - stack["cold_start"],
+               "services up, DAGs parsed": stack["ready"] - stack["cold_start"],
+               "first green DAG run (segflow_elt)": first_green - stack["cold_start"],
+               "segflow_segments_weekly green": done - stack["cold_start"]}
+    print("\ncold start of the process topology (fresh metadata DB, 2 Celery workers) ->")
+    for what, seconds in timings.items():
+        print(f"  {what:36s} {seconds:6.1f} s")
+    for run in (elt, weekly):
+        for t in sorted(api.tasks(run), key=lambda t: t["start_date"] or ""):
+            print(f"  {run['dag_id']:24s} {t['task_id']:22s} {t['state']:8s} {t['hostname'] or '-':17s} "
+                  f"{t['duration'] or 0:5.1f} s  {t['pool']}")
+    return {"elt": elt, "weekly": weekly, "waiting": waiting, "released": released, "timings": timings}
+
+
+def test_the_week_goes_green_through_the_scheduler(stack, runs):
+    api = stack["api"]
+    elt, weekly = runs["elt"], runs["weekly"]
+    failed = {r["dag_id"]: {t["task_id"]: t["state"] for t in api.tasks(r)} for r in (elt, weekly)
+              if r["state"] != "success"}
+    assert not failed, f"runs not green: {failed}; logs under {stack['topo'].root}"
+    assert elt["run_type"] == "scheduled" and _parse(elt["data_interval_end"]).date() == stack["today"]
+    assert weekly["run_type"] == "asset_triggered"
+    states = {t["task_id"]: t["state"] for t in api.tasks(elt)}
+    assert states["close_week"] == "success" and states["dbt_build"] == "success", states
+    assert {t["state"] for t in api.tasks(weekly)} == {"success"}
+
+
+def test_the_pool_lives_in_the_postgres_metadata_db(stack, runs):
+    pool = stack["api"].get(f"/pools/{WAREHOUSE_POOL}")
+    assert pool["slots"] == 1
+    assert stack["plan"][0].env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(f"/{stack['database']}")
+
+
+def test_tasks_ran_on_both_workers(stack, runs):
+    api = stack["api"]
+    tasks = [t for r in (runs["elt"], runs["weekly"]) for t in api.tasks(r) if t["state"] == "success"]
+    hosts = {t["hostname"] for t in tasks}
+    assert hosts == {f"{topology.WORKER}-{n}" for n in range(1, WORKERS + 1)}, hosts
+
+
+def test_warehouse_writers_never_overlapped(stack, runs):
+    api = stack["api"]
+    writers = sorted((_parse(t["start_date"]), _parse(t["end_date"]), t["task_id"], t["hostname"])
+                     for r in (runs["elt"], runs["weekly"]) for t in api.tasks(r)
+                     if t["pool"] == WAREHOUSE_POOL and t["state"] == "success")
+    assert len(writers) >= 8, writers
+    assert len({w[3] for w in writers}) == WORKERS, "the writers should have run on both workers"
+    for before, after in zip(writers, writers[1:], strict=False):
+        assert before[1] <= after[0], f"{before[2]} on {before[3]} overlapped {after[2]} on {after[3]}"
+
+
+def test_a_worker_waits_for_the_warehouse_lock_of_another_process(stack, runs):
+    from segflow.warehouse import connect
+
+    waiting = runs["waiting"]
+    assert _parse(waiting["start_date"]) < runs["released"]
+    with connect(stack["home"], read_only=True) as con:
+        (started,) = con.execute("select min(started_at) from meta.run_log where step = 'anomalies: detect'"
+                                 ).fetchall()[0]
+    # run_log.started_at is taken once the step holds the lock: after this test released it
+    assert started.replace(tzinfo=UTC) >= runs["released"], (started, runs["released"])
+    assert date.fromisoformat(str(started)[:10]) >= stack["today"]
