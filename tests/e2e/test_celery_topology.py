@@ -185,7 +185,7 @@ def stack(tmp_path_factory):
     from segflow.sources.generator import generate
 
     home.ensure_dirs()
-    generate(small_config(customers=300, start=today - timedelta(days=35), days=35), home.landing_dir,
+    generate(small_config(customers=200, start=today - timedelta(days=28), days=28), home.landing_dir,
              home.truth_dir)
 
     topo = Topology(root, plan)
@@ -233,7 +233,7 @@ def runs(stack):
                         lambda: next((t for t in api.tasks(weekly_run)
                                       if t["task_id"] == "detect_anomalies" and t["state"] == "running"), None),
                         300, topo, every=0.5)
-        time.sleep(5)
+        time.sleep(3)
         released = datetime.now(UTC)
     weekly = _wait("segflow_segments_weekly to finish",
                    lambda: next((r for r in api.runs("segflow_segments_weekly") if r["state"] in FINISHED), None),
