@@ -1,6 +1,6 @@
 """docker-compose.yml's topology, started as processes: the real DAGs on CeleryExecutor with two workers.
 
-No Docker engine runs here, so :func:`segflow.topology.process_plan` replays the compose file on this machine:
+No Docker engine runs here, so :func:`segflow.topology_local.process_plan` replays the compose file on this machine:
 a fresh PostgreSQL metadata database, Redis as the broker, ``docker/airflow-init.sh`` (the init service's own
 command), then api-server, scheduler, dag-processor, triggerer and two ``airflow celery worker`` processes, each
 with the environment compose gives its container. The DAGs are unpaused the way a user starts production (the
@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from tests_support import small_config
 
-from segflow import topology
+from segflow import topology, topology_local
 from segflow.airflow_local import WAREHOUSE_POOL
 from segflow.settings import Settings
 
@@ -101,16 +101,16 @@ class Api:
 
 
 class Topology:
-    def __init__(self, root, plan: list[topology.ProcessSpec]):
+    def __init__(self, root, plan: list[topology_local.ProcessSpec]):
         self.root, self.plan, self.procs, self.logs = root, plan, {}, {}
 
-    def run_init(self, spec: topology.ProcessSpec) -> None:
+    def run_init(self, spec: topology_local.ProcessSpec) -> None:
         log = self.root / f"{spec.name}.log"
         with open(log, "w") as out:
             done = subprocess.run(spec.argv, env=spec.env, stdout=out, stderr=subprocess.STDOUT, timeout=600)
         assert done.returncode == 0, f"{spec.name} failed:\n{log.read_text()[-3000:]}"
 
-    def start(self, spec: topology.ProcessSpec) -> None:
+    def start(self, spec: topology_local.ProcessSpec) -> None:
         log = self.root / f"{spec.name}.log"
         self.logs[spec.name] = log
         # Own session (stopped as a group); SIGINT restored, a background parent may have left it ignored.
@@ -173,13 +173,13 @@ def stack(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("celery")
     database = f"segflow_celery_{uuid.uuid4().hex[:10]}"
-    local = topology.LocalEndpoints(root=root, database=database, redis_db=REDIS_DB, api_port=topology.free_port())
+    local = topology_local.LocalEndpoints(root=root, database=database, redis_db=REDIS_DB, api_port=topology_local.free_port())
     dotenv = {**topology.generated_secrets(), "AIRFLOW_WORKER_CONCURRENCY": "2"}
     today = datetime.now(UTC).date()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SEGFLOW", "DBT_"))}
     # The data ends yesterday and today's scheduled run closes the week (the settings a deployment would choose).
     base_env.update({"SEGFLOW_WEEK_START_WEEKDAY": str(today.weekday()), "SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS": "0"})
-    plan = topology.process_plan(dotenv, local, workers=WORKERS, base_env=base_env)
+    plan = topology_local.process_plan(dotenv, local, workers=WORKERS, base_env=base_env)
     home = Settings(home=plan[0].env["SEGFLOW_HOME"])
 
     from segflow.sources.generator import generate
@@ -220,32 +220,31 @@ def runs(stack):
 
     api, topo = stack["api"], stack["topo"]
     api.patch("/dags/segflow_segments_weekly", {"is_paused": False})
-    api.patch("/dags/segflow_elt", {"is_paused": False})
-    elt = _wait("segflow_elt to finish",
-                lambda: next((r for r in api.runs("segflow_elt") if r["state"] in FINISHED), None), 900, topo)
-    first_green = time.monotonic()
-
-    # While the weekly run starts, another process (this test) holds the warehouse lock: the worker's task waits.
+    # Another process (this test) holds the warehouse lock as the first run starts: the worker's task must wait.
     with hold(stack["home"], exclusive=True, step="test: hold the lock"):
-        weekly_run = _wait("segflow_segments_weekly to start",
-                           lambda: next(iter(api.runs("segflow_segments_weekly")), None), 300, topo, every=0.5)
-        waiting = _wait("detect_anomalies to be running",
-                        lambda: next((t for t in api.tasks(weekly_run)
-                                      if t["task_id"] == "detect_anomalies" and t["state"] == "running"), None),
+        api.patch("/dags/segflow_elt", {"is_paused": False})
+        elt_run = _wait("the scheduler's run of segflow_elt", lambda: next(iter(api.runs("segflow_elt")), None),
+                        300, topo, every=0.5)
+        waiting = _wait("load_raw to be running",
+                        lambda: next((t for t in api.tasks(elt_run)
+                                      if t["task_id"] == "load_raw" and t["state"] == "running"), None),
                         300, topo, every=0.5)
         time.sleep(3)
         released = datetime.now(UTC)
+    elt = _wait("segflow_elt to finish",
+                lambda: next((r for r in api.runs("segflow_elt") if r["state"] in FINISHED), None), 900, topo)
+    first_green = time.monotonic()
     weekly = _wait("segflow_segments_weekly to finish",
                    lambda: next((r for r in api.runs("segflow_segments_weekly") if r["state"] in FINISHED), None),
                    900, topo)
     done = time.monotonic()
     timings = {"init (db migrate, pool, auth)": stack["init_done"] - stack["cold_start"],
                "services up, DAGs parsed": stack["ready"] - stack["cold_start"],
-               "first green DAG run (segflow_elt)": first_green - stack["cold_start"],
+               "first green DAG run (segflow_elt, incl. the 3 s lock hold)": first_green - stack["cold_start"],
                "segflow_segments_weekly green": done - stack["cold_start"]}
     print("\ncold start of the process topology (fresh metadata DB, 2 Celery workers) ->")
     for what, seconds in timings.items():
-        print(f"  {what:36s} {seconds:6.1f} s")
+        print(f"  {what:58s} {seconds:6.1f} s")
     for run in (elt, weekly):
         for t in sorted(api.tasks(run), key=lambda t: t["start_date"] or ""):
             print(f"  {run['dag_id']:24s} {t['task_id']:22s} {t['state']:8s} {t['hostname'] or '-':17s} "
@@ -296,8 +295,7 @@ def test_a_worker_waits_for_the_warehouse_lock_of_another_process(stack, runs):
     waiting = runs["waiting"]
     assert _parse(waiting["start_date"]) < runs["released"]
     with connect(stack["home"], read_only=True) as con:
-        (started,) = con.execute("select min(started_at) from meta.run_log where step = 'anomalies: detect'"
-                                 ).fetchall()[0]
+        (started,) = con.execute("select min(started_at) from meta.run_log where step = 'load'").fetchall()[0]
     # run_log.started_at is taken once the step holds the lock: after this test released it
     assert started.replace(tzinfo=UTC) >= runs["released"], (started, runs["released"])
     assert date.fromisoformat(str(started)[:10]) >= stack["today"]

@@ -6,7 +6,7 @@ reaching the Execution API through the api-server, the 1-slot DuckDB writer pool
 every compose variable documented, and an image whose Airflow matches pyproject.toml's pin.
 
 The roles and the parsing come from :mod:`segflow.topology`, which also turns the compose file into the local
-processes that tests/e2e/test_celery_topology.py starts: the tests at the end check that every service maps to a
+processes (segflow.topology_local) that tests/e2e/test_celery_topology.py starts: the tests at the end check that every service maps to a
 process with the compose command and environment, and that an unmappable value is refused rather than ignored.
 """
 
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 from packaging.requirements import Requirement
 
-from segflow import topology
+from segflow import topology, topology_local
 
 ROOT = topology.PROJECT_ROOT
 COMPOSE_FILE = topology.COMPOSE_FILE
@@ -551,19 +551,19 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     assert "required variable" in refused.stderr or "missing a value" in refused.stderr, refused.stderr
 
 
-# --- the same topology as local processes (segflow.topology; started by tests/e2e/test_celery_topology.py) --------
+# --- the same topology as local processes (segflow.topology_local; started by tests/e2e/test_celery_topology.py) --------
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory) -> topology.LocalEndpoints:
-    return topology.LocalEndpoints(root=tmp_path_factory.mktemp("topology"), database="segflow_x", redis_db=7,
+def local(tmp_path_factory) -> topology_local.LocalEndpoints:
+    return topology_local.LocalEndpoints(root=tmp_path_factory.mktemp("topology"), database="segflow_x", redis_db=7,
                                    api_port=18101)
 
 
 @pytest.fixture(scope="module")
-def plan(compose, local) -> list[topology.ProcessSpec]:
+def plan(compose, local) -> list[topology_local.ProcessSpec]:
     dotenv = {**topology.generated_secrets(compose), "AIRFLOW_WORKER_CONCURRENCY": "2"}
-    return topology.process_plan(dotenv, local, workers=2, base_env={"PATH": "/usr/bin"}, compose=compose)
+    return topology_local.process_plan(dotenv, local, workers=2, base_env={"PATH": "/usr/bin"}, compose=compose)
 
 
 def test_generated_secrets_cover_every_required_variable_and_pass_the_init_check(compose, services, plan):
@@ -572,8 +572,8 @@ def test_generated_secrets_cover_every_required_variable_and_pass_the_init_check
     assert secrets_checker().problems(plan[0].env) == []
     # ... and compose would refuse to start without each of them
     with pytest.raises(topology.TopologyError, match="set AIRFLOW_JWT_SECRET in .env"):
-        topology.service_env(topology.WORKER, {k: v for k, v in secrets_.items() if k != "AIRFLOW_JWT_SECRET"},
-                             topology.LocalEndpoints(root=Path("/x"), database="d", redis_db=0, api_port=1), compose)
+        topology_local.service_env(topology.WORKER, {k: v for k, v in secrets_.items() if k != "AIRFLOW_JWT_SECRET"},
+                             topology_local.LocalEndpoints(root=Path("/x"), database="d", redis_db=0, api_port=1), compose)
 
 
 def test_every_airflow_service_becomes_a_process_running_the_compose_command(services, plan, local):
@@ -623,10 +623,10 @@ def test_processes_of_one_machine_get_distinct_ports_and_host_names(plan):
                                                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT",
                                                 "AIRFLOW__API__PORT")]
     assert len(set(ports)) == len(ports)
-    assert {spec.env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] for spec in plan} == {topology.HOSTNAME_CALLABLE}
+    assert {spec.env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] for spec in plan} == {topology_local.HOSTNAME_CALLABLE}
     os.environ["HOSTNAME"], saved = "airflow-worker-9", os.environ.get("HOSTNAME")
     try:
-        assert topology.process_hostname() == "airflow-worker-9"
+        assert topology_local.process_hostname() == "airflow-worker-9"
     finally:
         os.environ.pop("HOSTNAME") if saved is None else os.environ.update(HOSTNAME=saved)
 
@@ -641,4 +641,4 @@ def test_a_value_the_local_topology_cannot_map_is_refused(compose, local, value)
     if "postgres-replica" in value:
         changed["services"]["postgres-replica"] = {"image": "postgres:16"}
     with pytest.raises(topology.TopologyError, match="NEW_SETTING|names service"):
-        topology.process_plan(topology.generated_secrets(compose), local, compose=changed)
+        topology_local.process_plan(topology.generated_secrets(compose), local, compose=changed)
