@@ -10,6 +10,7 @@ raises :class:`~segflow.topology.TopologyError`. Started by tests/e2e/test_celer
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class ProcessSpec:
     service: str
     argv: list[str]
     env: dict[str, str]
+    wait_for: tuple[str, ...] = ()
+    """Services that must be healthy before this one starts (compose's ``condition: service_healthy``)."""
 
 
 def free_port() -> int:
@@ -74,8 +77,6 @@ def free_port() -> int:
 def process_hostname() -> str:
     """Airflow's ``hostname_callable`` for a process replica: its ``HOSTNAME`` (what a container gets), else the
     machine's name. Two workers on one machine thus record distinct host names on their task instances."""
-    import os
-
     return os.environ.get("HOSTNAME") or socket.getfqdn()
 
 
@@ -97,7 +98,7 @@ class _Mapper:
             return None
         if parts.hostname not in self.addresses:
             raise TopologyError(f"docker-compose.yml: {value!r} names service {parts.hostname!r}, which has no "
-                                "local address in segflow.topology")
+                                "local address in segflow.topology_local")
         host, port = self.addresses[parts.hostname]
         user, password, path = parts.username, parts.password, parts.path
         if parts.hostname == METADATA_DB:
@@ -121,8 +122,16 @@ class _Mapper:
             return mapped
         if value.startswith("/opt/"):
             raise TopologyError(f"docker-compose.yml: {key}={value!r} names a container path that "
-                                "segflow.topology does not map to this machine (add it to the image or a volume)")
+                                "segflow.topology_local does not map to this machine (add it to the image or a volume)")
         return value
+
+
+def healthy_first(service: dict) -> tuple[str, ...]:
+    """The Airflow services compose waits to be healthy before it starts ``service`` (Postgres and Redis are the
+    caller's: already running)."""
+    depends = service.get("depends_on", {})
+    return tuple(name for name, spec in depends.items()
+                 if name in AIRFLOW_SERVICES and isinstance(spec, dict) and spec.get("condition") == "service_healthy")
 
 
 def service_env(name: str, dotenv: dict[str, str], local: LocalEndpoints, compose: dict | None = None
@@ -139,7 +148,7 @@ def process_plan(dotenv: dict[str, str], local: LocalEndpoints, *, workers: int 
                  base_env: dict[str, str] | None = None, compose: dict | None = None) -> list[ProcessSpec]:
     """``airflow-init`` then every long-running Airflow service (``workers`` Celery workers) as local processes.
 
-    ``dotenv`` plays ``.env`` (see :func:`generated_secrets`); ``base_env`` is the rest of the environment (PATH
+    ``dotenv`` plays ``.env`` (see :func:`segflow.topology.generated_secrets`); ``base_env`` is the rest of the environment (PATH
     with this interpreter's folder first is added, so ``airflow`` and ``python`` are this installation's)."""
     compose = compose or load_compose()
     services = compose_services(compose)
@@ -175,5 +184,6 @@ def process_plan(dotenv: dict[str, str], local: LocalEndpoints, *, workers: int 
             if name == WORKER:
                 penv["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(port(f"worker_log_server_{replica}"))
                 extra = ["--celery-hostname", f"celery@{label}"]
-            plan.append(ProcessSpec(name=label, service=name, argv=[*argv, *extra], env=penv))
+            plan.append(ProcessSpec(name=label, service=name, argv=[*argv, *extra], env=penv,
+                                    wait_for=healthy_first(service)))
     return plan

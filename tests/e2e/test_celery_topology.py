@@ -15,8 +15,6 @@ Skips, with the reason, where PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -24,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from tests_support import small_config
+from topology_support import Api, Topology, wait_for
 
 from segflow import topology, topology_local
 from segflow.airflow_local import WAREHOUSE_POOL
@@ -58,106 +57,27 @@ def _missing() -> str | None:
     return None
 
 
-def _postgres(sql: str) -> None:
+def _postgres(sql: str, database: str = "postgres") -> list[tuple]:
     import psycopg2
 
-    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=database, connect_timeout=5)
     con.autocommit = True
     try:
-        con.cursor().execute(sql)
+        cursor = con.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall() if cursor.description else []
     finally:
         con.close()
 
 
-class Api:
-    """The api-server's REST API as the admin user of the Simple auth manager."""
-
-    def __init__(self, port: int, password: str):
-        import httpx
-
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        self.password = password
-
-    def login(self) -> None:
-        reply = self.http.post("/auth/token", json={"username": "admin", "password": self.password})
-        reply.raise_for_status()
-        self.http.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
-
-    def get(self, path: str, **params) -> dict:
-        reply = self.http.get(f"/api/v2{path}", params=params)
-        reply.raise_for_status()
-        return reply.json()
-
-    def patch(self, path: str, body: dict) -> dict:
-        reply = self.http.patch(f"/api/v2{path}", json=body)
-        reply.raise_for_status()
-        return reply.json()
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.get(f"/dags/{dag_id}/dagRuns", order_by="run_after")["dag_runs"]
-
-    def tasks(self, run: dict) -> list[dict]:
-        return self.get(f"/dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
-
-
-class Topology:
-    def __init__(self, root, plan: list[topology_local.ProcessSpec]):
-        self.root, self.plan, self.procs, self.logs = root, plan, {}, {}
-
-    def run_init(self, spec: topology_local.ProcessSpec) -> None:
-        log = self.root / f"{spec.name}.log"
-        with open(log, "w") as out:
-            done = subprocess.run(spec.argv, env=spec.env, stdout=out, stderr=subprocess.STDOUT, timeout=600)
-        assert done.returncode == 0, f"{spec.name} failed:\n{log.read_text()[-3000:]}"
-
-    def start(self, spec: topology_local.ProcessSpec) -> None:
-        log = self.root / f"{spec.name}.log"
-        self.logs[spec.name] = log
-        # Own session (stopped as a group); SIGINT restored, a background parent may have left it ignored.
-        self.procs[spec.name] = subprocess.Popen(
-            spec.argv, env=spec.env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.logs[name].read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        # Workers first (SIGTERM: Celery's warm shutdown), then the rest, then whatever is left of each group.
-        order = sorted(self.procs, key=lambda name: not name.startswith(topology.WORKER))
-        for name in order:
-            if self.procs[name].poll() is None:
-                self.procs[name].send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 45
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for proc in self.procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-
-
-def _wait(what: str, check, timeout: float, topo: Topology, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        topo.check_alive()
-        try:
-            value = check()
-        except Exception as exc:  # noqa: BLE001 - the server may not be up yet; retried until the deadline
-            value, error = None, exc
-        else:
-            error = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {error})")
-        time.sleep(every)
+def _today_with_time_to_run() -> date:
+    """Today (UTC), after waiting out the last minutes of a day: the scheduler's first run is for today's date."""
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    if midnight - now < timedelta(minutes=12):
+        print(f"\nwaiting {(midnight - now).total_seconds():.0f} s for midnight UTC: the run must be for one date")
+        time.sleep((midnight - now).total_seconds() + 5)
+    return datetime.now(UTC).date()
 
 
 def _parse(ts: str) -> datetime:
@@ -175,7 +95,7 @@ def stack(tmp_path_factory):
     database = f"segflow_celery_{uuid.uuid4().hex[:10]}"
     local = topology_local.LocalEndpoints(root=root, database=database, redis_db=REDIS_DB, api_port=topology_local.free_port())
     dotenv = {**topology.generated_secrets(), "AIRFLOW_WORKER_CONCURRENCY": "2"}
-    today = datetime.now(UTC).date()
+    today = _today_with_time_to_run()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SEGFLOW", "DBT_"))}
     # The data ends yesterday and today's scheduled run closes the week (the settings a deployment would choose).
     base_env.update({"SEGFLOW_WEEK_START_WEEKDAY": str(today.weekday()), "SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS": "0"})
@@ -197,12 +117,14 @@ def stack(tmp_path_factory):
         init, *services = plan
         topo.run_init(init)
         init_done = time.monotonic()
-        for spec in services:
-            topo.start(spec)
         api = Api(local.api_port, dotenv["SEGFLOW_ADMIN_PASSWORD"])
-        _wait("the api-server", lambda: api.http.get("/api/v2/monitor/health").status_code == 200, 180, topo)
+        healthy = {topology.API_SERVER: lambda: api.http.get("/api/v2/monitor/health").status_code == 200}
+        for spec in services:  # in compose's order; a worker waits for a healthy api-server, as compose makes it
+            for service in spec.wait_for:
+                wait_for(f"{service} to be healthy", healthy[service], 180, topo, every=1)
+            topo.start(spec)
         api.login()
-        _wait("the dag-processor to parse the DAGs",
+        wait_for("the dag-processor to parse the DAGs",
               lambda: {d["dag_id"] for d in api.get("/dags")["dags"]} >= set(DAGS), 240, topo)
         ready = time.monotonic()
         yield {"topo": topo, "api": api, "home": home, "plan": plan, "today": today, "cold_start": cold_start,
@@ -223,18 +145,18 @@ def runs(stack):
     # Another process (this test) holds the warehouse lock as the first run starts: the worker's task must wait.
     with hold(stack["home"], exclusive=True, step="test: hold the lock"):
         api.patch("/dags/segflow_elt", {"is_paused": False})
-        elt_run = _wait("the scheduler's run of segflow_elt", lambda: next(iter(api.runs("segflow_elt")), None),
+        elt_run = wait_for("the scheduler's run of segflow_elt", lambda: next(iter(api.runs("segflow_elt")), None),
                         300, topo, every=0.5)
-        waiting = _wait("load_raw to be running",
+        waiting = wait_for("load_raw to be running",
                         lambda: next((t for t in api.tasks(elt_run)
                                       if t["task_id"] == "load_raw" and t["state"] == "running"), None),
                         300, topo, every=0.5)
         time.sleep(3)
         released = datetime.now(UTC)
-    elt = _wait("segflow_elt to finish",
+    elt = wait_for("segflow_elt to finish",
                 lambda: next((r for r in api.runs("segflow_elt") if r["state"] in FINISHED), None), 900, topo)
     first_green = time.monotonic()
-    weekly = _wait("segflow_segments_weekly to finish",
+    weekly = wait_for("segflow_segments_weekly to finish",
                    lambda: next((r for r in api.runs("segflow_segments_weekly") if r["state"] in FINISHED), None),
                    900, topo)
     done = time.monotonic()
@@ -266,9 +188,9 @@ def test_the_week_goes_green_through_the_scheduler(stack, runs):
 
 
 def test_the_pool_lives_in_the_postgres_metadata_db(stack, runs):
-    pool = stack["api"].get(f"/pools/{WAREHOUSE_POOL}")
-    assert pool["slots"] == 1
-    assert stack["plan"][0].env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(f"/{stack['database']}")
+    assert stack["api"].get(f"/pools/{WAREHOUSE_POOL}")["slots"] == 1
+    rows = _postgres(f"select slots from slot_pool where pool = '{WAREHOUSE_POOL}'", stack["database"])
+    assert rows == [(1,)]
 
 
 def test_tasks_ran_on_both_workers(stack, runs):

@@ -589,6 +589,9 @@ def test_every_airflow_service_becomes_a_process_running_the_compose_command(ser
             assert Path(spec.argv[0]).name == "airflow"
             assert spec.argv[1:1 + len(command_of(services[name]))] == command_of(services[name])
     assert spec.env["PATH"].startswith(str(Path(sys.executable).parent))
+    # compose starts the workers once the api-server is healthy (tasks need the Execution API); so do the processes
+    assert {spec.wait_for for spec in by_service[topology.WORKER]} == {(topology.API_SERVER,)}
+    assert not any(spec.wait_for for spec in plan if spec.service != topology.WORKER)
 
 
 def test_process_environment_is_the_compose_environment_mapped_to_this_machine(services, plan, local):
