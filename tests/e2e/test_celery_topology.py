@@ -209,6 +209,9 @@ def test_warehouse_writers_never_overlapped(stack, runs):
     assert len({w[3] for w in writers}) == WORKERS, "the writers should have run on both workers"
     for before, after in zip(writers, writers[1:], strict=False):
         assert before[1] <= after[0], f"{before[2]} on {before[3]} overlapped {after[2]} on {after[3]}"
+    gaps = [(after[0] - before[1]).total_seconds() for before, after in zip(writers, writers[1:], strict=False)]
+    print(f"\n{len(writers)} warehouse tasks one at a time; gap between one and the next: median "
+          f"{sorted(gaps)[len(gaps) // 2]:.1f} s, max {max(gaps):.1f} s")
 
 
 def test_a_worker_waits_for_the_warehouse_lock_of_another_process(stack, runs):
