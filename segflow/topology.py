@@ -134,7 +134,7 @@ def image_copies(path: Path = DOCKERFILE, root: Path = PROJECT_ROOT) -> dict[str
     return copies
 
 
-# --- compose interpolation ----------------------------------------------------------------------------------------
+# --- compose interpolation -----------------------------------------------------------------------------------
 
 
 def interpolate(value: str, dotenv: dict[str, str]) -> str:

@@ -86,7 +86,8 @@ class _Mapper:
     def __init__(self, services: dict[str, dict], service: dict, local: LocalEndpoints):
         self.services = services
         self.local = local
-        self.addresses = {METADATA_DB: local.postgres, BROKER: local.redis, API_SERVER: (local.host, local.api_port)}
+        self.addresses = {METADATA_DB: local.postgres, BROKER: local.redis,
+                          API_SERVER: (local.host, local.api_port)}
         # the image's folders: copied from the checkout; AIRFLOW_HOME; the service's named volumes (local folders)
         paths: dict[str, Path] = {**image_copies(), IMAGE_AIRFLOW_HOME: local.root / "airflow-home"}
         paths.update({path: local.root / volume for path, volume in named_volumes(service).items()})
@@ -122,7 +123,8 @@ class _Mapper:
             return mapped
         if value.startswith("/opt/"):
             raise TopologyError(f"docker-compose.yml: {key}={value!r} names a container path that "
-                                "segflow.topology_local does not map to this machine (add it to the image or a volume)")
+                                "segflow.topology_local does not map to this machine (add it to the image or a "
+                                "volume)")
         return value
 
 
@@ -130,8 +132,8 @@ def healthy_first(service: dict) -> tuple[str, ...]:
     """The Airflow services compose waits to be healthy before it starts ``service`` (Postgres and Redis are the
     caller's: already running)."""
     depends = service.get("depends_on", {})
-    return tuple(name for name, spec in depends.items()
-                 if name in AIRFLOW_SERVICES and isinstance(spec, dict) and spec.get("condition") == "service_healthy")
+    return tuple(name for name, spec in depends.items() if name in AIRFLOW_SERVICES and isinstance(spec, dict)
+                 and spec.get("condition") == "service_healthy")
 
 
 def service_env(name: str, dotenv: dict[str, str], local: LocalEndpoints, compose: dict | None = None
@@ -148,8 +150,8 @@ def process_plan(dotenv: dict[str, str], local: LocalEndpoints, *, workers: int 
                  base_env: dict[str, str] | None = None, compose: dict | None = None) -> list[ProcessSpec]:
     """``airflow-init`` then every long-running Airflow service (``workers`` Celery workers) as local processes.
 
-    ``dotenv`` plays ``.env`` (see :func:`segflow.topology.generated_secrets`); ``base_env`` is the rest of the environment (PATH
-    with this interpreter's folder first is added, so ``airflow`` and ``python`` are this installation's)."""
+    ``dotenv`` plays ``.env`` (see :func:`segflow.topology.generated_secrets`); ``base_env`` is the rest of the
+    environment (PATH gets this interpreter's folder first: ``airflow`` and ``python`` are this installation's)."""
     compose = compose or load_compose()
     services = compose_services(compose)
     bin_dir = str(Path(sys.executable).parent)

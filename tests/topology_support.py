@@ -62,7 +62,8 @@ class Topology:
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.logs[name].read_text()[-3000:]}")
+                tail = self.logs[name].read_text()[-3000:]
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{tail}")
 
     def stop(self) -> None:
         # Workers first (SIGTERM: Celery's warm shutdown), then the rest, then whatever is left of each group.

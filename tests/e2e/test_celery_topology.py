@@ -1,15 +1,17 @@
 """docker-compose.yml's topology, started as processes: the real DAGs on CeleryExecutor with two workers.
 
-No Docker engine runs here, so :func:`segflow.topology_local.process_plan` replays the compose file on this machine:
-a fresh PostgreSQL metadata database, Redis as the broker, ``docker/airflow-init.sh`` (the init service's own
-command), then api-server, scheduler, dag-processor, triggerer and two ``airflow celery worker`` processes, each
-with the environment compose gives its container. The DAGs are unpaused the way a user starts production (the
-data ends yesterday, so the scheduler's run for today is the first run) and must go green: ``segflow_elt`` closes
-the week and its asset starts ``segflow_segments_weekly``. Asserted: both runs succeed, tasks ran on both workers,
-no two warehouse tasks overlapped (one DuckDB writer across workers), and the warehouse file lock held by another
-process makes a worker's task wait. Prints the time from a cold start to the first green DAG run.
+No Docker engine runs here, so :func:`segflow.topology_local.process_plan` replays the compose file on this
+machine: a fresh PostgreSQL metadata database, Redis as the broker, ``docker/airflow-init.sh`` (the init
+service's own command), then api-server, scheduler, dag-processor, triggerer and two ``airflow celery worker``
+processes, each with the environment compose gives its container. The DAGs are unpaused the way a user starts
+production (the data ends yesterday, so the scheduler's run for today is the first run) and must go green:
+``segflow_elt`` closes the week and its asset starts ``segflow_segments_weekly``. Asserted: both runs succeed,
+tasks ran on both workers, no two warehouse tasks overlapped (one DuckDB writer across workers), and a worker's
+task waits for the warehouse file lock held by another process. Prints the time from a cold start to the first
+green DAG run.
 
-Skips, with the reason, where PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) or the celery extra are absent.
+Skips, with the reason, where PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) or the celery extra are
+absent.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from segflow.airflow_local import WAREHOUSE_POOL
 from segflow.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow,
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process control is Linux-tested")]
+              pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="process control is Linux-tested")]
 
 REDIS_DB = 7
 WORKERS = 2
@@ -47,7 +50,8 @@ def _missing() -> str | None:
     except ImportError as exc:
         return f"the celery extra is not installed ({exc.name}): pip install -e '.[celery]'"
     try:
-        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3).close()
+        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
+                         connect_timeout=3).close()
     except psycopg2.Error as exc:
         return f"no PostgreSQL at 127.0.0.1:5432 for user postgres ({str(exc).strip().splitlines()[0]})"
     try:
@@ -71,11 +75,11 @@ def _postgres(sql: str, database: str = "postgres") -> list[tuple]:
 
 
 def _today_with_time_to_run() -> date:
-    """Today (UTC), after waiting out the last minutes of a day: the scheduler's first run is for today's date."""
+    """Today (UTC), after waiting out the last minutes of a day: the first scheduled run is for today's date."""
     now = datetime.now(UTC)
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     if midnight - now < timedelta(minutes=12):
-        print(f"\nwaiting {(midnight - now).total_seconds():.0f} s for midnight UTC: the run must be for one date")
+        print(f"\nwaiting {(midnight - now).total_seconds():.0f} s for midnight UTC (the run is for one date)")
         time.sleep((midnight - now).total_seconds() + 5)
     return datetime.now(UTC).date()
 
@@ -93,12 +97,14 @@ def stack(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("celery")
     database = f"segflow_celery_{uuid.uuid4().hex[:10]}"
-    local = topology_local.LocalEndpoints(root=root, database=database, redis_db=REDIS_DB, api_port=topology_local.free_port())
+    local = topology_local.LocalEndpoints(root=root, database=database, redis_db=REDIS_DB,
+                                          api_port=topology_local.free_port())
     dotenv = {**topology.generated_secrets(), "AIRFLOW_WORKER_CONCURRENCY": "2"}
     today = _today_with_time_to_run()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SEGFLOW", "DBT_"))}
-    # The data ends yesterday and today's scheduled run closes the week (the settings a deployment would choose).
-    base_env.update({"SEGFLOW_WEEK_START_WEEKDAY": str(today.weekday()), "SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS": "0"})
+    # The data ends yesterday and today's scheduled run closes the week (settings a deployment may choose).
+    base_env.update({"SEGFLOW_WEEK_START_WEEKDAY": str(today.weekday()),
+                     "SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS": "0"})
     plan = topology_local.process_plan(dotenv, local, workers=WORKERS, base_env=base_env)
     home = Settings(home=plan[0].env["SEGFLOW_HOME"])
 
@@ -125,7 +131,7 @@ def stack(tmp_path_factory):
             topo.start(spec)
         api.login()
         wait_for("the dag-processor to parse the DAGs",
-              lambda: {d["dag_id"] for d in api.get("/dags")["dags"]} >= set(DAGS), 240, topo)
+                 lambda: {d["dag_id"] for d in api.get("/dags")["dags"]} >= set(DAGS), 240, topo)
         ready = time.monotonic()
         yield {"topo": topo, "api": api, "home": home, "plan": plan, "today": today, "cold_start": cold_start,
                "init_done": init_done, "ready": ready, "database": database}
@@ -146,19 +152,22 @@ def runs(stack):
     with hold(stack["home"], exclusive=True, step="test: hold the lock"):
         api.patch("/dags/segflow_elt", {"is_paused": False})
         elt_run = wait_for("the scheduler's run of segflow_elt", lambda: next(iter(api.runs("segflow_elt")), None),
-                        300, topo, every=0.5)
+                           300, topo, every=0.5)
         waiting = wait_for("load_raw to be running",
-                        lambda: next((t for t in api.tasks(elt_run)
-                                      if t["task_id"] == "load_raw" and t["state"] == "running"), None),
-                        300, topo, every=0.5)
+                           lambda: next((t for t in api.tasks(elt_run)
+                                         if t["task_id"] == "load_raw" and t["state"] == "running"), None),
+                           300, topo, every=0.5)
         time.sleep(3)
         released = datetime.now(UTC)
     elt = wait_for("segflow_elt to finish",
-                lambda: next((r for r in api.runs("segflow_elt") if r["state"] in FINISHED), None), 900, topo)
+                   lambda: next((r for r in api.runs("segflow_elt") if r["state"] in FINISHED), None), 900, topo)
     first_green = time.monotonic()
+    if elt["state"] != "success":  # no week closed: the weekly run would never come
+        states = {t["task_id"]: t["state"] for t in api.tasks(elt)}
+        raise AssertionError(f"segflow_elt ended {elt['state']}: {states}; logs under {topo.root}")
     weekly = wait_for("segflow_segments_weekly to finish",
-                   lambda: next((r for r in api.runs("segflow_segments_weekly") if r["state"] in FINISHED), None),
-                   900, topo)
+                      lambda: next((r for r in api.runs("segflow_segments_weekly") if r["state"] in FINISHED),
+                                   None), 900, topo)
     done = time.monotonic()
     timings = {"init (db migrate, pool, auth)": stack["init_done"] - stack["cold_start"],
                "services up, DAGs parsed": stack["ready"] - stack["cold_start"],

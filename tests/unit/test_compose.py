@@ -6,8 +6,9 @@ reaching the Execution API through the api-server, the 1-slot DuckDB writer pool
 every compose variable documented, and an image whose Airflow matches pyproject.toml's pin.
 
 The roles and the parsing come from :mod:`segflow.topology`, which also turns the compose file into the local
-processes (segflow.topology_local) that tests/e2e/test_celery_topology.py starts: the tests at the end check that every service maps to a
-process with the compose command and environment, and that an unmappable value is refused rather than ignored.
+processes (segflow.topology_local) that tests/e2e/test_celery_topology.py starts: the tests at the end check that
+every service maps to a process with the compose command and environment, and that an unmappable value is refused
+rather than ignored.
 """
 
 from __future__ import annotations
@@ -551,13 +552,13 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     assert "required variable" in refused.stderr or "missing a value" in refused.stderr, refused.stderr
 
 
-# --- the same topology as local processes (segflow.topology_local; started by tests/e2e/test_celery_topology.py) --------
+# --- the same topology as local processes (segflow.topology_local; started by tests/e2e/test_celery_topology.py)
 
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory) -> topology_local.LocalEndpoints:
-    return topology_local.LocalEndpoints(root=tmp_path_factory.mktemp("topology"), database="segflow_x", redis_db=7,
-                                   api_port=18101)
+    return topology_local.LocalEndpoints(root=tmp_path_factory.mktemp("topology"), database="segflow_x",
+                                         redis_db=7, api_port=18101)
 
 
 @pytest.fixture(scope="module")
@@ -572,8 +573,9 @@ def test_generated_secrets_cover_every_required_variable_and_pass_the_init_check
     assert secrets_checker().problems(plan[0].env) == []
     # ... and compose would refuse to start without each of them
     with pytest.raises(topology.TopologyError, match="set AIRFLOW_JWT_SECRET in .env"):
-        topology_local.service_env(topology.WORKER, {k: v for k, v in secrets_.items() if k != "AIRFLOW_JWT_SECRET"},
-                             topology_local.LocalEndpoints(root=Path("/x"), database="d", redis_db=0, api_port=1), compose)
+        without_jwt = {k: v for k, v in secrets_.items() if k != "AIRFLOW_JWT_SECRET"}
+        nowhere = topology_local.LocalEndpoints(root=Path("/x"), database="d", redis_db=0, api_port=1)
+        topology_local.service_env(topology.WORKER, without_jwt, nowhere, compose)
 
 
 def test_every_airflow_service_becomes_a_process_running_the_compose_command(services, plan, local):
@@ -620,7 +622,8 @@ def test_process_environment_is_the_compose_environment_mapped_to_this_machine(s
 def test_processes_of_one_machine_get_distinct_ports_and_host_names(plan):
     workers = [spec for spec in plan if spec.service == topology.WORKER]
     assert len({w.env["HOSTNAME"] for w in workers}) == 2
-    assert [w.argv[-2:] for w in workers] == [["--celery-hostname", f"celery@{w.env['HOSTNAME']}"] for w in workers]
+    assert [w.argv[-2:] for w in workers] == [["--celery-hostname", f"celery@{w.env['HOSTNAME']}"]
+                                              for w in workers]
     ports = [int(w.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]) for w in workers]
     ports += [int(plan[0].env[key]) for key in ("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
                                                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT",
