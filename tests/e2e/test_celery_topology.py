@@ -16,6 +16,7 @@ absent.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -218,6 +219,16 @@ def test_warehouse_writers_never_overlapped(stack, runs):
     assert len({w[3] for w in writers}) == WORKERS, "the writers should have run on both workers"
     for before, after in zip(writers, writers[1:], strict=False):
         assert before[1] <= after[0], f"{before[2]} on {before[3]} overlapped {after[2]} on {after[3]}"
+    # The same from inside: each step's row in meta.run_log spans its hold of the warehouse file lock.
+    from segflow.warehouse import connect
+
+    with connect(stack["home"], read_only=True) as con:
+        steps = con.execute("select started_at, finished_at, step, pid from meta.run_log "
+                            "where invoked_by like 'airflow:%' order by started_at").fetchall()
+    assert len({pid for *_, pid in steps}) >= 8, steps  # one task process per step (a step may nest another)
+    for a, b in itertools.combinations(steps, 2):
+        if a[3] != b[3]:
+            assert a[1] <= b[0] or b[1] <= a[0], f"{a[2]} (pid {a[3]}) overlapped {b[2]} (pid {b[3]})"
     gaps = [(after[0] - before[1]).total_seconds() for before, after in zip(writers, writers[1:], strict=False)]
     print(f"\n{len(writers)} warehouse tasks one at a time; gap between one and the next: median "
           f"{sorted(gaps)[len(gaps) // 2]:.1f} s, max {max(gaps):.1f} s")
