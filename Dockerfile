@@ -31,14 +31,11 @@ COPY --chown=airflow:0 ml/ /opt/segflow/src/ml/
 COPY --chown=airflow:0 expectations/ /opt/segflow/src/expectations/
 
 # apache-airflow==${AIRFLOW_VERSION} (set by the base image) keeps pip from moving Airflow itself.
-# The Celery provider runs the CeleryExecutor; celery 5.7 breaks provider 3.26.0, hence <5.7.
+# segflow's `celery` extra (pyproject.toml) pins the Celery provider, celery[redis]<5.7 (5.7 breaks the provider),
+# the Postgres provider and psycopg2: the same pins the dev install and the process-topology test use.
 RUN pip install --no-cache-dir \
       "apache-airflow==${AIRFLOW_VERSION}" \
-      /opt/segflow/src \
-      "apache-airflow-providers-celery==3.26.0" \
-      "celery[redis]>=5.5,<5.7" \
-      "apache-airflow-providers-postgres==7.1.1" \
-      "psycopg2-binary"
+      "/opt/segflow/src[celery]"
 
 COPY --chown=airflow:0 dbt_project/ /opt/airflow/dbt_project/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/

@@ -11,7 +11,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 echo "==> secrets in .env (placeholders from .env.example are refused)"
 python "${here}/check_secrets.py"
 
-echo "==> Airflow $(airflow version)"
+# (the installed version from package metadata: `airflow version` would cost a whole CLI start-up)
+echo "==> Airflow $(python -c 'from importlib.metadata import version; print(version("apache-airflow"))')"
 
 echo "==> segflow state folders under ${SEGFLOW_HOME}"
 # warehouse.duckdb itself is created by the first warehouse task.

@@ -4,6 +4,11 @@ No Docker engine runs where the tests run, so these tests read the files and ass
 pipeline relies on: eight services, CeleryExecutor on Postgres + Redis, one shared JWT secret, tasks
 reaching the Execution API through the api-server, the 1-slot DuckDB writer pool, a UI bound to loopback,
 every compose variable documented, and an image whose Airflow matches pyproject.toml's pin.
+
+The roles and the parsing come from :mod:`segflow.topology`, which also turns the compose file into the local
+processes (segflow.topology_local) that tests/e2e/test_celery_topology.py starts: the tests at the end check that
+every service maps to a process with the compose command and environment, and that an unmappable value is refused
+rather than ignored.
 """
 
 from __future__ import annotations
@@ -21,30 +26,26 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = ROOT / "docker-compose.yml"
+from segflow import topology, topology_local
+
+ROOT = topology.PROJECT_ROOT
+COMPOSE_FILE = topology.COMPOSE_FILE
 ENV_EXAMPLE = ROOT / ".env.example"
-DOCKERFILE = ROOT / "Dockerfile"
+DOCKERFILE = topology.DOCKERFILE
 DOCKERIGNORE = ROOT / ".dockerignore"
 DOCKER_DIR = ROOT / "docker"
 
-AIRFLOW_SERVICES = {
-    "airflow-init",
-    "airflow-apiserver",
-    "airflow-scheduler",
-    "airflow-dag-processor",
-    "airflow-triggerer",
-    "airflow-worker",
-}
-ALL_SERVICES = AIRFLOW_SERVICES | {"postgres", "redis"}
-LONG_RUNNING = AIRFLOW_SERVICES - {"airflow-init"}
+AIRFLOW_SERVICES = set(topology.AIRFLOW_SERVICES)
+ALL_SERVICES = AIRFLOW_SERVICES | set(topology.BACKING_SERVICES)
+LONG_RUNNING = set(topology.LONG_RUNNING)
 SEGFLOW_HOME = "/opt/segflow/home"
 
-# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}; not $${VAR} (a literal for the container).
-VAR_REF = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+VAR_REF = topology.VAR_REF
+env_of = topology.environment_of
+command_of = topology.command_of
+dockerfile_instructions = topology.dockerfile_instructions
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -52,8 +53,7 @@ VAR_REF = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    # safe_load resolves the x-airflow-common anchor and its `<<:` merge keys.
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    return topology.load_compose()
 
 
 @pytest.fixture(scope="module")
@@ -75,46 +75,10 @@ def env_example() -> dict[str, str]:
 
 def interpolate(value: str, env: dict[str, str]) -> str:
     """Compose-style interpolation of one string against ``env`` (falling back on ``:-`` defaults)."""
-
-    def repl(match: re.Match) -> str:
-        name, op, arg = match.group(1), match.group(2), match.group(3)
-        if env.get(name):
-            return env[name]
-        if op in (":-", "-"):
-            return arg
-        raise AssertionError(f"${{{name}}} has no value and no default")
-
-    return VAR_REF.sub(repl, value).replace("$$", "$")
-
-
-def env_of(service: dict) -> dict[str, str]:
-    env = service.get("environment", {})
-    assert isinstance(env, dict), "use the mapping form of `environment` so services can merge the anchor"
-    return {key: str(value) for key, value in env.items()}
-
-
-def command_of(service: dict) -> list[str]:
-    command = service.get("command", [])
-    return shlex.split(command) if isinstance(command, str) else list(command)
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) per logical line, with backslash continuations joined."""
-    instructions, current = [], ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if line.startswith("#"):  # comment inside a continued instruction
-            continue
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        current += line
-        keyword, _, args = current.partition(" ")
-        instructions.append((keyword.upper(), args.strip()))
-        current = ""
-    return instructions
+    try:
+        return topology.interpolate(value, env)
+    except topology.TopologyError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def pip_requirements() -> dict[str, Requirement]:
@@ -483,19 +447,20 @@ def test_base_image_matches_the_airflow_pin():
     assert match["version"] == pyproject_airflow_version()
 
 
-def test_image_installs_segflow_and_the_celery_stack():
-    reqs = pip_requirements()
-    celery = reqs["celery"]
-    assert "redis" in celery.extras
-    assert not celery.specifier.contains("5.7.0"), "celery 5.7 breaks apache-airflow-providers-celery"
-    assert celery.specifier.contains("5.6.2") and celery.specifier.contains("5.5.0")
-    assert str(reqs["apache-airflow-providers-celery"].specifier) == "==3.26.0"
-    assert str(reqs["apache-airflow-providers-postgres"].specifier) == "==7.1.1"
-    assert "psycopg2-binary" in reqs
+def test_image_installs_segflow_with_the_celery_extra():
     install = next(a for k, a in dockerfile_instructions() if k == "RUN" and "pip install" in a)
     assert "--no-cache-dir" in install
     assert "apache-airflow==${AIRFLOW_VERSION}" in install, "pin Airflow to the base image's version"
-    assert "/opt/segflow/src" in shlex.split(install), "segflow itself must be installed"
+    assert "/opt/segflow/src[celery]" in shlex.split(install), "segflow itself, with its celery extra"
+    assert not pip_requirements(), "pin the image's packages in pyproject.toml (one place for image and venv)"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    reqs = {r.name: r for r in map(Requirement, extras["celery"])}
+    assert "redis" in reqs["celery"].extras
+    assert not reqs["celery"].specifier.contains("5.7.0"), "celery 5.7 breaks apache-airflow-providers-celery"
+    assert reqs["celery"].specifier.contains("5.6.3")
+    assert str(reqs["apache-airflow-providers-celery"].specifier) == "==3.26.0"
+    assert {"apache-airflow-providers-postgres", "psycopg2-binary"} <= set(reqs)
+    assert "segflow[celery]" in extras["dev"], "the dev install (and so the test suite) has the celery stack"
 
 
 def test_image_layout():
@@ -585,3 +550,101 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     )
     assert refused.returncode != 0
     assert "required variable" in refused.stderr or "missing a value" in refused.stderr, refused.stderr
+
+
+# --- the same topology as local processes (segflow.topology_local; started by tests/e2e/test_celery_topology.py)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory) -> topology_local.LocalEndpoints:
+    return topology_local.LocalEndpoints(root=tmp_path_factory.mktemp("topology"), database="segflow_x",
+                                         redis_db=7, api_port=18101)
+
+
+@pytest.fixture(scope="module")
+def plan(compose, local) -> list[topology_local.ProcessSpec]:
+    dotenv = {**topology.generated_secrets(compose), "AIRFLOW_WORKER_CONCURRENCY": "2"}
+    return topology_local.process_plan(dotenv, local, workers=2, base_env={"PATH": "/usr/bin"}, compose=compose)
+
+
+def test_generated_secrets_cover_every_required_variable_and_pass_the_init_check(compose, services, plan):
+    secrets_ = topology.generated_secrets(compose)
+    assert set(secrets_) == topology.required_variables(compose) == SECRET_VARS
+    assert secrets_checker().problems(plan[0].env) == []
+    # ... and compose would refuse to start without each of them
+    with pytest.raises(topology.TopologyError, match="set AIRFLOW_JWT_SECRET in .env"):
+        without_jwt = {k: v for k, v in secrets_.items() if k != "AIRFLOW_JWT_SECRET"}
+        nowhere = topology_local.LocalEndpoints(root=Path("/x"), database="d", redis_db=0, api_port=1)
+        topology_local.service_env(topology.WORKER, without_jwt, nowhere, compose)
+
+
+def test_every_airflow_service_becomes_a_process_running_the_compose_command(services, plan, local):
+    by_service: dict[str, list] = {}
+    for spec in plan:
+        by_service.setdefault(spec.service, []).append(spec)
+    assert list(by_service) == list(topology.AIRFLOW_SERVICES)  # init first, the api-server before the workers
+    assert len(by_service[topology.WORKER]) == 2
+    init = by_service[topology.INIT][0]
+    assert init.argv == ["bash", str(DOCKER_DIR / "airflow-init.sh")]
+    for name in topology.LONG_RUNNING:
+        for spec in by_service[name]:
+            assert Path(spec.argv[0]).name == "airflow"
+            assert spec.argv[1:1 + len(command_of(services[name]))] == command_of(services[name])
+    assert spec.env["PATH"].startswith(str(Path(sys.executable).parent))
+    # compose starts the workers once the api-server is healthy (tasks need the Execution API); so do the processes
+    assert {spec.wait_for for spec in by_service[topology.WORKER]} == {(topology.API_SERVER,)}
+    assert not any(spec.wait_for for spec in plan if spec.service != topology.WORKER)
+
+
+def test_process_environment_is_the_compose_environment_mapped_to_this_machine(services, plan, local):
+    for spec in plan:
+        compose_env = env_of(services[spec.service])
+        assert set(compose_env) <= set(spec.env), f"{spec.name} lost a compose variable"
+        for key, value in spec.env.items():
+            assert "/opt/" not in value, f"{spec.name}: {key}={value} still names a container path"
+            if "://" in value:
+                assert urlsplit(value).hostname not in ALL_SERVICES, f"{spec.name}: {key}={value}"
+        env = spec.env
+        db = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        assert (db.hostname, db.port, db.path, db.username) == ("127.0.0.1", 5432, "/segflow_x", "postgres")
+        assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).path == "/7"
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18101/execution/"
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(ROOT / "dags")  # the image's COPY source
+        assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(ROOT / "plugins")
+        assert env["SEGFLOW_HOME"] == str(local.root / "segflow-home")  # the named volume, as a local folder
+        assert env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] == str(local.root / "airflow-logs")
+    # the passwords file: written by init, read by the api-server, on the airflow-auth volume of both
+    auth = {spec.name: spec.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] for spec in plan}
+    assert auth[topology.INIT] == auth[topology.API_SERVER]
+    assert auth[topology.INIT].startswith(str(local.root / "airflow-auth"))
+
+
+def test_processes_of_one_machine_get_distinct_ports_and_host_names(plan):
+    workers = [spec for spec in plan if spec.service == topology.WORKER]
+    assert len({w.env["HOSTNAME"] for w in workers}) == 2
+    assert [w.argv[-2:] for w in workers] == [["--celery-hostname", f"celery@{w.env['HOSTNAME']}"]
+                                              for w in workers]
+    ports = [int(w.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]) for w in workers]
+    ports += [int(plan[0].env[key]) for key in ("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+                                                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT",
+                                                "AIRFLOW__API__PORT")]
+    assert len(set(ports)) == len(ports)
+    assert {spec.env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] for spec in plan} == {topology_local.HOSTNAME_CALLABLE}
+    os.environ["HOSTNAME"], saved = "airflow-worker-9", os.environ.get("HOSTNAME")
+    try:
+        assert topology_local.process_hostname() == "airflow-worker-9"
+    finally:
+        os.environ.pop("HOSTNAME") if saved is None else os.environ.update(HOSTNAME=saved)
+
+
+@pytest.mark.parametrize("value", ["/opt/airflow-extra/thing", "http://airflow-scheduler:8974/health",
+                                   "postgresql://u:p@postgres-replica/airflow"])
+def test_a_value_the_local_topology_cannot_map_is_refused(compose, local, value):
+    import copy
+
+    changed = copy.deepcopy(compose)
+    changed["services"]["airflow-worker"]["environment"]["NEW_SETTING"] = value
+    if "postgres-replica" in value:
+        changed["services"]["postgres-replica"] = {"image": "postgres:16"}
+    with pytest.raises(topology.TopologyError, match="NEW_SETTING|names service"):
+        topology_local.process_plan(topology.generated_secrets(compose), local, compose=changed)
