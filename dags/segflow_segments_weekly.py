@@ -35,6 +35,9 @@ the run's logical date.
 7. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
+8. **activate** — sends the week's delta (who entered / left / moved segment since the previous publication,
+   with its campaign action) to the CRM sink at `SEGFLOW_SINK_URL` (docs/activation.md); without a sink it only
+   reports. It reads the published files, not the warehouse (no pool). Dead-lettered batches fail the task.
 """
 
 from __future__ import annotations
@@ -151,6 +154,15 @@ def segflow_segments_weekly():
 
         return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
 
+    @task(on_failure_callback=alert_on_failure)
+    @fail_fast_on_user_errors
+    def activate(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.activation.deliver import activate as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None)
+
     week = resolve_as_of()
     anomalies = detect_anomalies(week)
     clustered = recluster(week)
@@ -159,6 +171,7 @@ def segflow_segments_weekly():
     published = publish(week)
     clustered >> drift >> [monitor_segments(week), published]
     fit_clv(week) >> published  # the pool runs one warehouse writer at a time
+    published >> activate(week)
     clustered >> segment_kpis(week)
 
 
