@@ -75,18 +75,16 @@ def _copy_reference(settings: Settings, folder: Path) -> None:
         flagged = ("select customer_id from ml.customer_anomalies where is_flagged and as_of = "
                    "(select max(as_of) from ml.customer_anomalies)"
                    if table_exists(con, "ml", "customer_anomalies") else "select null::varchar as customer_id")
-        customers = con.sql(
+        customers = con.execute(
             "select c.customer_id, coalesce(c.has_marketing_consent, false) as has_marketing_consent, "
             "coalesce(c.has_analytics_consent, false) as has_analytics_consent, "
-            f"c.customer_id in ({flagged}) as is_flagged from marts.dim_customers c").to_arrow_table()
-        identities = con.sql(
+            f"c.customer_id in ({flagged}) as is_flagged from marts.dim_customers c").df()
+        identities = con.execute(
             "select identifier, identifier_kind, customer_id from intermediate.int_identity_graph "
-            "where identifier_kind in ('user_id', 'anonymous_id')").to_arrow_table()
-    import pyarrow.parquet as pq
-
-    for table, name in ((customers, "customers.parquet"), (identities, "identities.parquet")):
+            "where identifier_kind in ('user_id', 'anonymous_id')").df()
+    for frame, name in ((customers, "customers.parquet"), (identities, "identities.parquet")):
         tmp = folder / f".{name}.tmp"
-        pq.write_table(table, tmp)
+        frame.to_parquet(tmp, index=False)
         tmp.replace(folder / name)
 
 
