@@ -57,3 +57,42 @@ def open_store(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
             yield con
         finally:
             con.close()
+
+
+def forget(settings: Settings, identifiers: set[str], apply: bool = True) -> list[dict]:
+    """Right to erasure in the activation store: the person's triggers, buffered events, fresh consent records
+    and dead-lettered records are removed (a dead letter keeps the batch's other records), and the reference copy
+    is dropped so the next trigger run copies it from the erased warehouse. Returns file changes like
+    :func:`segflow.erasure.files.redact_files`. The ledger holds no personal data (keys and counts)."""
+    import json
+    import shutil
+
+    changes: list[dict] = []
+    ids = sorted(identifiers)
+    reference = settings.home / "activation" / "reference"
+    if reference.is_dir():
+        changes.append({"path": str(reference), "action": "deleted", "count": 1})
+        if apply:
+            shutil.rmtree(reference)
+    if not ids or not settings.activation_path.exists():
+        return changes
+    removed = 0
+    with open_store(settings) as con:
+        con.execute("begin transaction")
+        for table in ("trigger_outbox", "trigger_events", "consent_updates"):
+            removed += con.execute(f"select count(*) from {table} where list_contains(?, customer_id)",
+                                   [ids]).fetchall()[0][0]
+            con.execute(f"delete from {table} where list_contains(?, customer_id)", [ids])
+        for key, destination, payload in con.execute(
+                "select idempotency_key, destination, payload from dead_letter").fetchall():
+            body = json.loads(payload)
+            kept = [r for r in body["records"] if r.get("customer_id") not in identifiers]
+            if len(kept) != len(body["records"]):
+                removed += len(body["records"]) - len(kept)
+                body["records"] = kept
+                con.execute("update dead_letter set payload = ?, records = ? where idempotency_key = ? and "
+                            "destination = ?", [json.dumps(body), len(kept), key, destination])
+        con.execute("commit" if apply else "rollback")
+    if removed:
+        changes.append({"path": str(settings.activation_path), "action": "rows_removed", "count": removed})
+    return changes

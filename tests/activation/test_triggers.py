@@ -114,3 +114,13 @@ def test_triggers_once_for_consenting_customers_only_and_sent_once(trigger_home)
         assert run_triggers(sending).sent == 0
     assert dict(crm.record_counts) == {key: 1 for key, *_ in rows}
     assert {s for *_, s in _outbox(settings)} == {"sent"}
+
+    # the right to erasure reaches the activation store: the person's triggers and buffered events go
+    from segflow.jobs.erase import erase
+
+    result = erase(settings, customers=[c["ok"]], reference="test")
+    assert {"path": str(settings.activation_path), "action": "rows_removed", "count": 2 + 8} in result.files
+    with open_store(settings) as con:
+        left = con.execute("select (select count(*) from trigger_outbox where customer_id = $c) + "
+                           "(select count(*) from trigger_events where customer_id = $c)", {"c": c["ok"]}).fetchall()
+    assert left == [(0,)] and not (settings.home / "activation" / "reference").exists()
