@@ -53,3 +53,10 @@ def test_every_activation_option_has_help():
         assert parser.description, command
         for action in parser._actions:  # noqa: SLF001
             assert action.help, f"{command} {action.option_strings}"
+
+
+def test_a_sink_url_that_is_not_http_is_refused(home, capsys, monkeypatch):
+    monkeypatch.setenv("SEGFLOW_SINK_URL", "crm.example.com/batches")
+    assert main(["activate"]) == 2
+    err = capsys.readouterr().err
+    assert "SEGFLOW_SINK_URL" in err and "http" in err and err.count("\n") == 1

@@ -31,9 +31,12 @@ SEGMENTS = pd.DataFrame({"segment_id": ["S01", "S02", "S03", "S04"],
                          "name_rule": ["rule 4: ...", "rule 7: frequency <= ...", "rule 2: ...", "fallback"]})
 
 
+NAMES = dict(zip(SEGMENTS.segment_id, SEGMENTS.segment_name, strict=True))
+
+
 def _frame(pairs):
     return pd.DataFrame({"customer_id": [c for c, _ in pairs], "segment_id": [s for _, s in pairs],
-                         "segment_name": [dict(zip(SEGMENTS.segment_id, SEGMENTS.segment_name))[s] for _, s in pairs]})
+                         "segment_name": [NAMES[s] for _, s in pairs]})
 
 
 @pytest.fixture
