@@ -307,7 +307,7 @@ class Settings(BaseSettings):
     def _sink_url(cls, value: str) -> str:
         value = value.strip()
         if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL (or empty to disable the sink)")
+            raise ValueError("not an http(s) URL")
         return value
 
     @field_validator("spc_rules")
@@ -394,7 +394,7 @@ class Settings(BaseSettings):
         None, description="YAML mapping segments to campaign actions (matched on segment id, name or naming "
         "rule), exported with each delta; default: <home>/campaigns.yml when it exists.")
     sink_url: str = Field(
-        "", json_schema_extra={"allowed": "an http:// or https:// URL, or empty"}, description="HTTP endpoint of the CRM / CDP that receives segment deltas and triggers as JSON "
+        "", json_schema_extra={"allowed": "an http:// or https:// URL, or empty (sink disabled)"}, description="HTTP endpoint of the CRM / CDP that receives segment deltas and triggers as JSON "
         "batches (POST). Empty = sink disabled: exports and the trigger outbox are still written.")
     sink_token: SecretStr | None = Field(
         None, description="Bearer token sent to the sink (Authorization header); unset = no header.")
