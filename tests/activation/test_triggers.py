@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from datetime import datetime, timedelta
 
 import pytest
 from crm_server import CrmServer
+from trigger_support import T0, land, session
 
 from segflow.activation.store import open_store
 from segflow.activation.triggers import run_triggers
 from segflow.warehouse import connect
-
-T0 = datetime(2025, 10, 20, 12, 0, 0)  # after the built data: these are "new" events
-FIELDS = ("event_id", "event_type", "occurred_at", "user_id", "anonymous_id", "product_id", "price")
-
-
-def _land(settings, name: str, rows: list[dict], stream: str = "events") -> None:
-    """Write a landing file as a producer does: under a temporary name, renamed, then the ready marker."""
-    folder = settings.landing_dir / stream
-    folder.mkdir(parents=True, exist_ok=True)
-    fields = FIELDS if stream == "events" else ("customer_id", "purpose", "granted", "recorded_at")
-    tmp = folder / f"_{name}"
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.rename(folder / name)
-    (folder / f"{name}.ready").touch()
-
-
-def _session(customer: str, start: datetime, prefix: str, *, views=3, price=250.0, cart=True, buy=False):
-    """``views`` views of product P9 at ``price`` a minute apart, an add_to_cart, and maybe a purchase."""
-    rows = [{"event_id": f"{prefix}-v{i}", "event_type": "product_view", "user_id": customer,
-             "occurred_at": (start + timedelta(minutes=i)).isoformat() + "Z", "product_id": "P9", "price": price}
-            for i in range(views)]
-    if cart:
-        rows.append({"event_id": f"{prefix}-c", "event_type": "add_to_cart", "user_id": customer, "product_id": "P9",
-                     "occurred_at": (start + timedelta(minutes=views + 1)).isoformat() + "Z", "price": price})
-    if buy:
-        rows.append({"event_id": f"{prefix}-b", "event_type": "purchase", "user_id": customer, "product_id": "P9",
-                     "occurred_at": (start + timedelta(minutes=views + 20)).isoformat() + "Z", "price": price})
-    return rows
 
 
 @pytest.fixture
@@ -79,13 +48,13 @@ def test_triggers_once_for_consenting_customers_only_and_sent_once(trigger_home)
     settings, c = trigger_home, trigger_home._customers  # noqa: SLF001
     first = []
     for label in ("ok", "bot", "withdraws", "no_marketing"):
-        first += _session(c[label], T0, f"{label}-1")
-    first += _session(c["buyer"], T0, "buyer-1", views=1, buy=True)
-    first += _session(c["ok"], T0 + timedelta(minutes=1), "ok-cheap", views=4, price=20.0, cart=False)
+        first += session(c[label], T0, f"{label}-1")
+    first += session(c["buyer"], T0, "buyer-1", views=1, buy=True)
+    first += session(c["ok"], T0 + timedelta(minutes=1), "ok-cheap", views=4, price=20.0, cart=False)
     first.append({"event_id": "anon-1", "event_type": "product_view", "user_id": "", "anonymous_id": "unknown-device",
                   "occurred_at": T0.isoformat() + "Z", "product_id": "P9", "price": 250})
-    _land(settings, "events_2025-10-20.csv", first)
-    _land(settings, "consent_2025-10-20.csv", [{"customer_id": c["withdraws"], "purpose": "marketing",
+    land(settings, "events_2025-10-20.csv", first)
+    land(settings, "consent_2025-10-20.csv", [{"customer_id": c["withdraws"], "purpose": "marketing",
                                                  "granted": "false", "recorded_at": T0.isoformat() + "Z"}], "consent")
 
     run1 = run_triggers(settings)
@@ -95,7 +64,7 @@ def test_triggers_once_for_consenting_customers_only_and_sent_once(trigger_home)
     assert run1.suppressed == 3  # the bot, the fresh withdrawal, the customer without marketing consent
 
     later = T0 + timedelta(minutes=settings.trigger_cart_minutes + 30)
-    _land(settings, "events_2025-10-20b.csv", _session(c["buyer"], later, "buyer-2", views=1, cart=False))
+    land(settings, "events_2025-10-20b.csv", session(c["buyer"], later, "buyer-2", views=1, cart=False))
     run2 = run_triggers(settings)
     assert run2.detected == {"session_offer": 0, "abandoned_cart": 1}  # the buyer's cart was bought
 
