@@ -20,7 +20,8 @@ One run (`segflow triggers`, DAG ``segflow_triggers`` every 5 minutes):
    since (the latest fresh decision per purpose). Unknown customers are never triggered;
 5. each trigger has a key (type, customer, first event of the cart or first view of the product in the
    session): ``trigger_outbox`` keeps one row per key, so a trigger is emitted exactly once whatever re-runs;
-6. pending outbox rows go to the sink (:mod:`segflow.activation.deliver`).
+6. pending outbox rows go to the sink (:mod:`segflow.activation.deliver`), after eligibility is checked again:
+   a customer who withdrew consent since the trigger was detected gets status ``suppressed``, never a send.
 """
 
 from __future__ import annotations
@@ -254,6 +255,10 @@ def run_triggers(settings: Settings | None = None, send: bool = True) -> Trigger
                         [watermark - timedelta(hours=settings.trigger_state_hours)])
             _detect(con, settings, run, previous, watermark, ref)
         if send and settings.sink_url:
+            # consent may have been withdrawn since a trigger was detected (while the sink was down): re-check
+            con.execute(f"create or replace temp table _eligible as {_ELIGIBLE}", {"customers": str(ref.customers)})
+            con.execute("update trigger_outbox set status = 'suppressed' where status = 'pending' and customer_id "
+                        "not in (select customer_id from _eligible)")
             report = send_triggers(con, settings)
             run.sink, run.sent, run.dead = settings.sink_url, report.records_delivered, report.records_dead
         run.seconds = round((_utc_now() - started).total_seconds(), 3)

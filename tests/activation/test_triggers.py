@@ -76,13 +76,21 @@ def test_triggers_once_for_consenting_customers_only_and_sent_once(trigger_home)
     assert run3.files_read == 1 and sum(run3.detected.values()) == 0
     assert _outbox(settings) == rows and {s for *_, s in rows} == {"pending"}
 
+    # a consent withdrawal lands while the triggers wait for the sink: that customer's trigger is never sent
+    late = session(c["buyer"], later + timedelta(hours=2), "buyer-3", views=3, cart=False)
+    land(settings, "events_2025-10-20c.csv", late)
+    assert run_triggers(settings).detected["session_offer"] == 1
+    land(settings, "consent_2025-10-20d.csv", [{"customer_id": c["buyer"], "purpose": "analytics", "granted": "false",
+                                                "recorded_at": later.isoformat() + "Z"}], "consent")
+    rows = _outbox(settings)
+    assert len(rows) == 3
     with CrmServer(record_id="trigger_key") as crm:  # the sink comes up: the pending triggers go out, once
         sending = settings.model_copy(update={"sink_url": crm.url, "sink_backoff_seconds": 0.01})
         crm.script = ["apply_drop"]
         assert run_triggers(sending).sent == 2
         assert run_triggers(sending).sent == 0
-    assert dict(crm.record_counts) == {key: 1 for key, *_ in rows}
-    assert {s for *_, s in _outbox(settings)} == {"sent"}
+    assert dict(crm.record_counts) == {key: 1 for key, _, who, _ in rows if who == c["ok"]}
+    assert {(who, s) for _, _, who, s in _outbox(settings)} == {(c["ok"], "sent"), (c["buyer"], "suppressed")}
 
     # the right to erasure reaches the activation store: the person's triggers and buffered events go
     from segflow.jobs.erase import erase
