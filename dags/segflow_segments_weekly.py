@@ -35,7 +35,10 @@ the run's logical date.
 7. **publish** — exports the segments only if the week's data gate passed and the model met the quality
    floor; otherwise the task fails, the last good export stays, and an alert is logged and sent to
    `SEGFLOW_ALERT_WEBHOOK_URL` if set.
-8. **write_report** — once the steps above are done (also when publication was refused: the report says so),
+8. **activate** — sends the week's delta (who entered / left / moved segment since the previous publication,
+   with its campaign action) to the CRM sink at `SEGFLOW_SINK_URL` (docs/activation.md); without a sink it only
+   reports. It reads the published files, not the warehouse (no pool). Dead-lettered batches fail the task.
+9. **write_report** — once the steps above are done (also when publication was refused: the report says so),
    the week's static HTML report (plots of the model choice, profiles, flow, drift, SPC, anomalies, CLV, funnel,
    paths) in `$SEGFLOW_HOME/reports/weekly/segments_<date>.html` and `latest.html`; the task's **Weekly report**
    button opens it (docs/report.md).
@@ -167,6 +170,15 @@ def segflow_segments_weekly():
         logging.getLogger(__name__).info("Weekly report written: %s (open: %s)", report.path, report.link)
         return report.as_dict()
 
+    @task(on_failure_callback=alert_on_failure)
+    @fail_fast_on_user_errors
+    def activate(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.activation.deliver import activate as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None)
+
     week = resolve_as_of()
     anomalies = detect_anomalies(week)
     clustered = recluster(week)
@@ -177,6 +189,7 @@ def segflow_segments_weekly():
     clustered >> drift >> [monitored, published]
     fit_clv(week) >> published  # the pool runs one warehouse writer at a time
     clustered >> kpis
+    published >> activate(week)
     [monitored, kpis, published] >> write_report(week)
 
 

@@ -8,6 +8,7 @@ import sys
 from datetime import date, datetime
 
 from segflow.cli_ab import add_parsers as add_business_parsers
+from segflow.cli_activation import add_activation_parsers
 from segflow.cli_anomalies import add_anomalies_parser
 from segflow.cli_data import cmd_mapping, cmd_quarantine
 from segflow.cli_demo import cmd_airflow, cmd_demo
@@ -241,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clv)
     add_business_parsers(sub)
     add_report_parser(sub)
+    add_activation_parsers(sub)
 
     p = sub.add_parser("erase", help="right to erasure: remove a person from the warehouse and exports",
                        formatter_class=argparse.RawDescriptionHelpFormatter, description=ERASE_HELP)

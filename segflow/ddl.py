@@ -364,3 +364,56 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         for column in (*canonical.columns(stream), *canonical.pseudonym_columns(stream)):
             if column not in present:
                 con.execute(f"alter table raw.{stream} add column {_quote(column)} varchar")
+
+
+# The activation store (segflow.activation; docs/activation.md): its own DuckDB file, <home>/activation.duckdb,
+# whose catalog is named `activation` (so `activation.trigger_outbox`, also from a warehouse session that ATTACHes
+# it). Apart from the warehouse so that sending and the near-real-time triggers never wait for a dbt build.
+_ACTIVATION_DDL = """
+-- the delivery ledger: one row per batch (idempotency key) and destination; a delivered batch is never sent again
+create table if not exists deliveries (
+    idempotency_key varchar not null, destination varchar not null, kind varchar not null, reference varchar,
+    records integer not null, status varchar not null, attempts integer not null, http_status integer,
+    last_error varchar, first_attempt_at timestamp not null, finished_at timestamp not null,
+    primary key (idempotency_key, destination)
+);
+-- batches that still failed after the retries (or got a permanent 4xx): the payload, to replay
+create table if not exists dead_letter (
+    idempotency_key varchar not null, destination varchar not null, kind varchar not null, reference varchar,
+    records integer not null, payload varchar not null, attempts integer not null, http_status integer,
+    last_error varchar, dead_at timestamp not null, replayed_at timestamp,
+    primary key (idempotency_key, destination)
+);
+-- one row per trigger ever detected (trigger_key unique: emitted exactly once); status pending | sent | dead
+create table if not exists trigger_outbox (
+    trigger_key varchar primary key, trigger_type varchar not null, customer_id varchar not null,
+    product_id varchar, reference_event_id varchar not null, event_at timestamp not null, details varchar,
+    source_file varchar, file_landed_at timestamp, detected_at timestamp not null, status varchar not null,
+    idempotency_key varchar, sent_at timestamp
+);
+-- the trigger detector's recent events (trigger_state_hours of event time) and the landing files it has read
+create table if not exists trigger_events (
+    event_id varchar primary key, customer_id varchar not null, event_type varchar not null,
+    occurred_at timestamp not null, product_id varchar, price double, source_file varchar,
+    file_landed_at timestamp, ingest_run bigint not null
+);
+create table if not exists trigger_files (
+    file_path varchar not null, size_bytes bigint not null, mtime_ns bigint not null, stream varchar not null,
+    rows_read bigint not null, read_at timestamp not null, primary key (file_path, size_bytes, mtime_ns)
+);
+-- consent decisions found in landing files not yet built (a withdrawal suppresses triggers at once)
+create table if not exists consent_updates (
+    customer_id varchar not null, purpose varchar not null, is_granted boolean not null,
+    recorded_at timestamp not null, source_file varchar
+);
+create table if not exists trigger_runs (
+    run_seq bigint primary key, started_at timestamp not null, finished_at timestamp not null,
+    files_read integer not null, events_read bigint not null, watermark timestamp, reference_from varchar,
+    detected integer not null, suppressed integer not null, sent integer not null, dead integer not null
+);
+"""
+
+
+def ensure_activation_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the activation store's tables (idempotent); ``con`` is a connection to activation.duckdb."""
+    con.execute(_ACTIVATION_DDL)

@@ -29,3 +29,7 @@ class NotReady(SegflowError):
 
 class LoadFailed(SegflowError):
     """Loading stopped for a reason outside the files (memory, disk, permissions): the run fails loudly."""
+
+
+class DeliveryFailed(SegflowError):
+    """Some batches could not be delivered to the sink: they are dead-lettered (`segflow dead-letter`)."""

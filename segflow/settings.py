@@ -302,6 +302,14 @@ class Settings(BaseSettings):
         0.25, gt=0, description="A level shift: the STL trend of a segment's daily sessions moved by at least this "
         "share of its level over the last 7 days.")
 
+    @field_validator("sink_url")
+    @classmethod
+    def _sink_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value
+
     @field_validator("spc_rules")
     @classmethod
     def _known_rules(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -395,6 +403,40 @@ class Settings(BaseSettings):
     status_trend_weeks: int = Field(
         8, ge=2, le=104, description="Weeks of segment sizes the published status artifact "
         "(exports/status/latest.json) keeps for the Segments page's trend sparklines.")
+    # --- activation: exports, CRM sink, campaigns, near-real-time triggers (segflow.activation; docs/activation.md)
+    campaigns_file: Path | None = Field(
+        None, description="YAML mapping segments to campaign actions (matched on segment id, name or naming "
+        "rule), exported with each delta; default: <home>/campaigns.yml when it exists.")
+    sink_url: str = Field(
+        "", json_schema_extra={"allowed": "an http:// or https:// URL, or empty (sink disabled)"}, description="HTTP endpoint of the CRM / CDP that receives segment deltas and triggers as JSON "
+        "batches (POST). Empty = sink disabled: exports and the trigger outbox are still written.")
+    sink_token: SecretStr | None = Field(
+        None, description="Bearer token sent to the sink (Authorization header); unset = no header.")
+    sink_batch_size: int = Field(500, ge=1, le=100_000, description="Records per request to the sink.")
+    sink_max_retries: int = Field(
+        5, ge=0, le=50, description="Retries of a batch after a 5xx, 408, 425, 429 or a connection error, before "
+        "the batch is dead-lettered (other 4xx answers dead-letter at once).")
+    sink_backoff_seconds: float = Field(
+        0.5, ge=0, description="Base of the exponential backoff between retries: attempt n waits a random time "
+        "in [0, base x 2^n] (full jitter), at most sink_backoff_max_seconds.")
+    sink_backoff_max_seconds: float = Field(
+        30.0, ge=0, description="Longest wait between two attempts, a Retry-After answer included.")
+    sink_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one request to the sink.")
+    sink_rate_limit: float = Field(
+        10.0, gt=0, description="Most requests per second sent to the sink (retries included).")
+    trigger_cart_minutes: int = Field(
+        60, ge=1, description="Abandoned cart: a customer's add_to_cart with no purchase within this many minutes "
+        "(event time) of the session's last add_to_cart.")
+    trigger_offer_min_views: int = Field(
+        3, ge=2, description="Session offer: views of the same high-value product in one session that trigger it.")
+    trigger_offer_min_price: float = Field(
+        100.0, ge=0, description="Session offer: a product counts as high-value from this unit price.")
+    trigger_state_hours: int = Field(
+        48, ge=2, description="Events the trigger detector keeps (event time, before its newest event): must "
+        "exceed a session plus the cart window.")
+    trigger_reference_timeout_seconds: float = Field(
+        5.0, ge=0, description="How long a trigger run waits for a warehouse reader slot to refresh consent, "
+        "identities and bot flags; when the warehouse stays busy (a build) it uses its last copy.")
 
     @field_validator("home", "dbt_project_dir")
     @classmethod
@@ -410,7 +452,7 @@ class Settings(BaseSettings):
         return None
 
     @field_validator("duckdb_temp_dir", "clv_calibration_end", "dbt_executable", "rule_segments_file",
-                     mode="before")
+                     "campaigns_file", "sink_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         """``SEGFLOW_X=`` means "not set" for an optional setting (an empty path would otherwise be the cwd)."""
@@ -477,6 +519,12 @@ class Settings(BaseSettings):
     def reports_dir(self) -> Path:
         """Weekly HTML reports: reports/weekly/segments_<as_of date>.html and latest.html."""
         return self.home / "reports"
+
+    @cached_property
+    def activation_path(self) -> Path:
+        """The activation store (delivery ledger, dead letters, trigger outbox): apart from the warehouse, so
+        sending and triggers never wait for (or block) a warehouse writer."""
+        return self.home / "activation.duckdb"
 
     @cached_property
     def airflow_home(self) -> Path:

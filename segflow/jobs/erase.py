@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import duckdb
 
+from segflow.activation.store import forget as forget_activation
 from segflow.ddl import ensure_schema
 from segflow.erasure import (
     REDACTED,
@@ -233,6 +234,7 @@ def erase(settings: Settings | None = None, customers: list[str] | tuple = (), e
         file_ids = person.all_identifiers()
         files = [c.as_dict() for root, rows in ((settings.exports_dir, True), (settings.artifacts_dir, False))
                  for c in redact_files(root, file_ids, rows=rows, apply=not dry_run)]
+        files += forget_activation(settings, set(person.customer_ids) | file_ids, apply=not dry_run)
         result = ErasureResult(erasure_id, "dry_run" if dry_run else "done", len(person.customer_ids) or 1,
                                person.size(), files=files)
         per_load: dict[tuple[str, str], int] = {}

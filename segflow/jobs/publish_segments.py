@@ -1,16 +1,21 @@
-"""Publish the week's segments: only if its data gate passed and its model was accepted; `latest` only moves forward."""
+"""Publish the week's segments: only if its data gate passed and its model was accepted; `latest` only moves forward.
+
+The files (snapshot, delta since the previous publication, manifest) are written by
+:mod:`segflow.publish.exports`."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from segflow.activation.campaigns import load_campaigns
 from segflow.ddl import ensure_schema
 from segflow.errors import GateFailed, NotReady
 from segflow.jobs.anomalies import exclude_flagged
 from segflow.jobs.ml_common import resolve_as_of, to_naive_utc
 from segflow.jobs.publish_status import write_status
+from segflow.publish.exports import write_exports
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, table_exists
 from segflow.warehouse_lock import warehouse_step
@@ -22,9 +27,38 @@ class Publication:
     run_id: str
     path: str
     rows: int
+    delta: dict | None = None
 
     def as_dict(self) -> dict:
-        return {"as_of": self.as_of.isoformat(), "run_id": self.run_id, "path": self.path, "rows": self.rows}
+        return {"as_of": self.as_of.isoformat(), "run_id": self.run_id, "path": self.path, "rows": self.rows,
+                "delta": self.delta}
+
+
+def _previous(con, settings: Settings, as_of: datetime):
+    """The publication before ``as_of`` (the previous *published* week) and its snapshot: from its Parquet file,
+    else its CSV, else (files removed) its run's assignments in the warehouse."""
+    import pandas as pd
+
+    from segflow.publish.exports import Previous
+
+    if not table_exists(con, "ml", "publications"):
+        return Previous(None, None, "none")
+    row = con.execute("select as_of, run_id, path from ml.publications where as_of < ? order by as_of desc limit 1",
+                      [as_of]).fetchall()
+    if not row:
+        return Previous(None, None, "none")
+    prev_as_of, prev_run, path = row[0]
+    csv_path = Path(path)
+    parquet = csv_path.with_suffix(".parquet")
+    if parquet.is_file():
+        return Previous(prev_as_of, pd.read_parquet(parquet), "file")
+    if csv_path.is_file():
+        return Previous(prev_as_of, pd.read_csv(csv_path, dtype=str), "file")
+    frame = con.execute(
+        "select a.customer_id, a.segment_id, s.segment_name from ml.segment_assignments a "
+        "join ml.segments s on s.run_id = a.run_id and s.segment_id = a.segment_id where a.run_id = ?",
+        [prev_run]).df()
+    return Previous(prev_as_of, frame, "warehouse")
 
 
 @warehouse_step("segment: publish")
@@ -54,16 +88,15 @@ def publish(settings: Settings | None = None, as_of: datetime | None = None) -> 
             "select a.customer_id, a.segment_id, s.segment_name, a.as_of from ml.segment_assignments a "
             "join ml.segments s on s.run_id = a.run_id and s.segment_id = a.segment_id "
             "where a.run_id = ? order by a.customer_id", [run_id]).df()
+        segments = con.execute("select segment_id, segment_name, name_rule from ml.segments where run_id = ? "
+                               "order by segment_id", [run_id]).df()
+        previous = _previous(con, settings, as_of)
+    campaigns = load_campaigns(settings)  # a bad mapping fails before anything is written
     frame, _ = exclude_flagged(settings, frame, as_of)  # also when the anomaly step ran after the recluster
-    out_dir = settings.exports_dir / "segments"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"segments_{as_of:%Y-%m-%d}.csv"
-    tmp = target.with_suffix(".csv.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(target)  # atomic: a reader never sees half a file
-    if last_good is None or as_of >= last_good:  # re-publishing an older week never moves `latest` back
-        shutil.copyfile(target, out_dir / "latest.csv.tmp")
-        (out_dir / "latest.csv.tmp").replace(out_dir / "latest.csv")
+    # re-publishing an older week never moves `latest` back
+    manifest = write_exports(settings, as_of, run_id, frame, segments, previous, campaigns,
+                             move_latest=last_good is None or as_of >= last_good)
+    target = settings.exports_dir / "segments" / manifest["files"]["snapshot_csv"]
     with connect(settings) as con:
         ensure_schema(con)
         con.execute("begin transaction")
@@ -72,4 +105,5 @@ def publish(settings: Settings | None = None, as_of: datetime | None = None) -> 
                     [as_of, run_id, str(target), len(frame), datetime.now()])
         con.execute("commit")
     write_status(settings, as_of, run_id, str(target), len(frame))  # the Segments page's artifact (docs/ui.md)
-    return Publication(as_of=as_of, run_id=run_id, path=str(target), rows=len(frame))
+    return Publication(as_of=as_of, run_id=run_id, path=str(target), rows=len(frame),
+                       delta={"previous_as_of": manifest["previous_as_of"], **manifest["delta"]})

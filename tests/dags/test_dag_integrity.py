@@ -15,7 +15,10 @@ from segflow.settings import PROJECT_ROOT, Settings
 
 DAGS = PROJECT_ROOT / "dags"
 # tasks that never open the warehouse (they only look at dates / emit an asset event)
-NO_WAREHOUSE = {"is_week_end", "close_week", "resolve_as_of", "drift_says_recluster", "trigger_recluster"}
+NO_WAREHOUSE = {"is_week_end", "close_week", "resolve_as_of", "drift_says_recluster", "trigger_recluster",
+                # activation reads published files and its own store; triggers read the warehouse only read-only
+                # with a short timeout (docs/activation.md)
+                "activate", "detect_triggers"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def test_no_import_errors(parsed):
 
 
 def test_expected_dags_present(parsed):
-    assert set(parsed["dags"]) == {"segflow_elt", "segflow_segments_weekly", "segflow_erase"}
+    assert set(parsed["dags"]) == {"segflow_elt", "segflow_segments_weekly", "segflow_erase", "segflow_triggers"}
     assert len(parsed["file_seconds"]) == len(list(DAGS.glob("*.py")))
 
 
@@ -41,7 +44,7 @@ def test_every_dag_file_parses_in_under_two_seconds(parsed):
     assert slow == {}
 
 
-@pytest.mark.parametrize("dag_id", ["segflow_elt", "segflow_segments_weekly", "segflow_erase"])
+@pytest.mark.parametrize("dag_id", ["segflow_elt", "segflow_segments_weekly", "segflow_erase", "segflow_triggers"])
 def test_tags_owner_retries_docs(parsed, dag_id):
     dag = parsed["dags"][dag_id]
     assert "segflow" in dag["tags"]
@@ -117,3 +120,13 @@ def test_raw_pii_is_purged_after_every_build_whatever_its_outcome(parsed):
     assert tasks["purge_raw_pii"]["downstream"] == []
     assert tasks["purge_raw_pii"]["trigger_rule"] == "all_done"
     assert tasks["purge_raw_pii"]["pool"] == WAREHOUSE_POOL
+
+
+def test_activation_runs_after_publish_and_triggers_every_five_minutes_outside_the_pool(parsed):
+    weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
+    assert weekly["publish"]["downstream"] == ["activate"]  # only a published week's delta is ever sent
+    assert weekly["activate"]["pool"] != WAREHOUSE_POOL
+    triggers = parsed["dags"]["segflow_triggers"]
+    assert triggers["timetable"] == "DeltaTriggerTimetable"  # a timedelta schedule: every 5 minutes
+    assert set(triggers["tasks"]) == {"detect_triggers"}
+    assert triggers["tasks"]["detect_triggers"]["pool"] != WAREHOUSE_POOL  # never queues behind a dbt build

@@ -122,6 +122,21 @@ def test_republishing_an_older_week_never_moves_latest_back(home_copy):
     week4 = publish(home_copy, as_of=week_end(4))  # e.g. an operator re-runs an older interval
     assert open(week4.path, "rb").read() != latest.read_bytes()
     assert latest.read_bytes() == open(week5.path, "rb").read()
+    # week 4 had no earlier publication: everyone entered. Week 5 published again: its delta is now against the
+    # publication before it (week 4), and the manifest says so
+    assert week4.delta["previous_as_of"] is None and week4.delta["entered"] == week4.rows
+    week5 = publish(home_copy, as_of=week_end(5))
+    out = home_copy.exports_dir / "segments"
+    manifest = json.loads((out / "latest.json").read_text())
+    assert manifest["as_of"] == week_end(5).isoformat() and manifest["previous_as_of"] == week_end(4).isoformat()
+    w4, w5 = (pd.read_parquet(out / f"segments_{week_end(w):%Y-%m-%d}.parquet") for w in (4, 5))
+    pd.testing.assert_frame_equal(w5, pd.read_csv(week5.path, parse_dates=["as_of"]), check_dtype=False)
+    both = w4.merge(w5, on="customer_id", how="outer", suffixes=("_4", "_5"))
+    changed = both[both["segment_id_4"].fillna("-") != both["segment_id_5"].fillna("-")]
+    delta = pd.read_parquet(out / manifest["files"]["delta_parquet"])
+    assert sorted(delta["customer_id"]) == sorted(changed["customer_id"]) and len(delta) > 0
+    assert manifest["delta"]["rows"] == len(delta) == week5.delta["rows"]
+    assert sum(s["customers"] for s in manifest["segments"]) == manifest["customers"] == len(w5)
 
 
 def test_lineage_transitions_and_rule_segments_are_stored_per_week(home_copy):
