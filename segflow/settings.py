@@ -381,6 +381,39 @@ class Settings(BaseSettings):
         0.95, gt=0.5, lt=1, description="Confidence level of the A/B readout's uplift intervals and of the "
         "segment KPI intervals.")
 
+    # --- model registry, promotion floors, daily assignment (segflow.jobs.registry, segflow.jobs.assign;
+    # docs/model-registry.md) ----------------------------------------------------------------------------------
+    registry_min_silhouette: float = Field(
+        0.10, ge=-1, le=1, description="Promotion floor: a weekly model version whose silhouette (sampled, model "
+        "space) is below this is rejected and the champion stays.")
+    registry_min_stability: float = Field(
+        0.50, ge=-1, le=1, description="Promotion floor: adjusted Rand index between the new segmentation and the "
+        "champion's segmentation of the same customers (the champion's model scores this week's rows). Not "
+        "applied to the first version (no champion).")
+    registry_min_segment_share: float = Field(
+        0.02, ge=0, lt=1, description="Promotion floor: the smallest segment must hold at least this share of the "
+        "week's customers.")
+    registry_min_macro_f1: float = Field(
+        0.80, ge=0, le=1, description="Promotion floor: held-out macro-F1 of the version's assignment classifier "
+        "(without a classifier a version is never promoted: it could not assign customers daily).")
+    assign_cv_folds: int = Field(
+        3, ge=2, le=10, description="Stratified folds of the assignment classifier's grid search (macro-F1).")
+    assign_grid_sample: int = Field(
+        20000, ge=500, description="The grid search runs on a stratified sample of at most this many training "
+        "rows; the chosen model is then refitted on every row.")
+    assign_ensemble_size: int = Field(
+        200, ge=10, le=2000, description="Trees of the random forest and iterations of the gradient boosting "
+        "candidates (fixed, not searched: beyond ~200 only the time grows).")
+    assign_holdout_share: float = Field(
+        0.25, gt=0, lt=0.5, description="Share of the week's customers held out (stratified) to measure the "
+        "classifier's macro-F1, per-segment F1 and permutation importance.")
+    assign_importance_repeats: int = Field(
+        5, ge=1, le=50, description="Shuffles per feature of the permutation importance (macro-F1 drop).")
+    assign_calendar_features: tuple[str, ...] = Field(
+        ("recency_days", "days_since_last_activity", "tenure_days"), description="Day counts that grow by the "
+        "elapsed days on their own: the daily assignment ages last week's values by the days since, so only a "
+        "real change (e.g. a new order resetting recency) marks a customer as changed.")
+
     @field_validator("home", "dbt_project_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
