@@ -79,7 +79,8 @@ def test_elt_order_gate_before_week_close(parsed):
     tasks = parsed["dags"]["segflow_elt"]["tasks"]
     assert tasks["load_raw"]["downstream"] == ["dbt_build"]
     assert tasks["dbt_build"]["downstream"] == ["purge_raw_pii", "quality_gate"]
-    assert tasks["quality_gate"]["downstream"] == ["drift_screen", "is_week_end"]
+    assert tasks["quality_gate"]["downstream"] == ["assign_segments", "drift_screen", "is_week_end"]
+    assert tasks["assign_segments"]["downstream"] == [] and tasks["assign_segments"]["pool"] == WAREHOUSE_POOL
     assert tasks["is_week_end"]["downstream"] == ["close_week"]
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
     assert weekly["check_drift"]["downstream"] == ["monitor_segments", "publish"]
@@ -87,6 +88,9 @@ def test_elt_order_gate_before_week_close(parsed):
     assert "fit_clv" in weekly["resolve_as_of"]["downstream"]  # beside the segmentation, not after it
     assert weekly["detect_anomalies"]["downstream"] == ["recluster"]  # bots are flagged before segmenting
     assert "segment_kpis" in weekly["recluster"]["downstream"]
+    # the registry decides the champion before drift scores both weeks with it and before publication
+    assert "register_model" in weekly["recluster"]["downstream"]
+    assert weekly["register_model"]["downstream"] == ["check_drift"]
 
 
 def test_drift_screen_triggers_an_early_recluster_and_records_it(parsed):
