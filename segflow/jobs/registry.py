@@ -55,13 +55,15 @@ class Registration:
     champion_before: str | None = None
     metrics: dict = field(default_factory=dict)
     fallback_rows: int = 0
+    search_seconds: float | None = None  # wall time: reported, not stored (a re-run must give the same row)
 
     def as_dict(self) -> dict:
         keep = ("silhouette", "stability_vs_champion", "min_segment_share", "classifier_macro_f1", "k",
-                "customers", "classifier", "search_seconds")
+                "customers", "classifier")
         return {"version": self.version, "as_of": self.as_of.isoformat(), "promoted": self.promoted,
                 "status": self.status, "reason": self.reason, "champion": self.champion,
                 "champion_before": self.champion_before, "fallback_rows": self.fallback_rows,
+                "search_seconds": self.search_seconds,
                 "metrics": {k: self.metrics.get(k) for k in keep}}
 
 
@@ -165,8 +167,7 @@ def register_model(settings: Settings | None = None, as_of: datetime | None = No
     if classifier is not None:
         metrics.update(classifier_macro_f1=report.holdout_macro_f1, classifier_accuracy=report.holdout_accuracy,
                        classifier=report.chosen, classifier_cv_macro_f1=report.cv_macro_f1,
-                       per_class_f1=report.per_class_f1, permutation_importance=report.importance,
-                       search_seconds=report.search_seconds)
+                       per_class_f1=report.per_class_f1, permutation_importance=report.importance)
     else:
         metrics["classifier_error"] = report
     old = None
@@ -209,7 +210,9 @@ def register_model(settings: Settings | None = None, as_of: datetime | None = No
                              before, str(folder)], fallback)
     result = Registration(version=run_id, as_of=as_of, promoted=promoted, status="champion" if promoted else "rejected",
                           reason=reason, champion=run_id if promoted else before, champion_before=before,
-                          metrics=metrics, fallback_rows=len(fallback))
+                          metrics=metrics, fallback_rows=len(fallback),
+                          search_seconds=report.search_seconds if classifier is not None else None)
+    log.info("model %s: %s (%s)", run_id, result.status, reason)
     if not promoted:
         _alert(result, settings)
     return result
