@@ -287,6 +287,11 @@ class Settings(BaseSettings):
     drift_recluster_on_drift: bool = Field(
         True, description="The daily drift screen (DAG segflow_elt) triggers an early run of "
         "segflow_segments_weekly when its verdict is drift (recorded in ml.recluster_triggers).")
+    drift_segment_model: Literal["previous_champion", "current_champion", "own_fit"] = Field(
+        "previous_champion", description="Which model labels the customers of both weeks for the per-segment and "
+        "share tests: the registry's champion before this week's model was registered (previous_champion), the "
+        "champion after it (current_champion), or each week its own clustering (own_fit, the pre-registry "
+        "behaviour). See docs/model-registry.md for the measured false alarms of each.")
     spc_baseline_weeks: int = Field(
         6, ge=3, description="Weeks of a segment's KPI history that set its control chart's centre and sigma; "
         "no SPC before a segment has this many weeks plus one.")
@@ -413,6 +418,11 @@ class Settings(BaseSettings):
         ("recency_days", "days_since_last_activity", "tenure_days"), description="Day counts that grow by the "
         "elapsed days on their own: the daily assignment ages last week's values by the days since, so only a "
         "real change (e.g. a new order resetting recency) marks a customer as changed.")
+    assign_passive_features: tuple[str, ...] = Field(
+        ("sessions_28d", "sessions_per_week", "active_week_share", "activity_trend"), description="Features that "
+        "move with the calendar alone (trailing windows, rates over tenure) and are therefore not compared by the "
+        "daily assignment: any new activity also resets days_since_last_activity, which is compared. Measured: "
+        "comparing them marks 95% of the demo's customers as changed after two days, leaving them out 74%.")
 
     @field_validator("home", "dbt_project_dir")
     @classmethod

@@ -5,7 +5,9 @@ After each daily ELT run (DAG segflow_elt, after the quality gate) the freshly b
 the last weekly clustering's training rows (``ml.feature_snapshots`` of the latest ``ml.model_runs`` week up to
 today): customers absent from it are ``new``; customers whose value of any of the champion's features differs
 are ``changed`` - the calendar day counts (``SEGFLOW_ASSIGN_CALENDAR_FEATURES``) first aged by the days
-elapsed, so that a customer who did nothing is not "changed" just because a day passed. Both get the champion's
+elapsed and the features that move with the calendar alone (``SEGFLOW_ASSIGN_PASSIVE_FEATURES``: trailing
+windows, rates over tenure) left out, so that a customer who did nothing is not "changed" just because days
+passed. Both get the champion's
 most probable segment and its probability in ``ml.segment_assignments_daily`` (re-running a day replaces that
 day's rows). Customers flagged as anomalous in that week stay out, as they stay out of the segments.
 Publication of these rows is the exports' business, not this job's.
@@ -48,14 +50,15 @@ class DailyAssignment:
 
 
 def changed_customers(current: pd.DataFrame, reference: pd.DataFrame, features: list[str], elapsed_days: int,
-                      calendar: tuple[str, ...]) -> tuple[pd.Index, pd.Index]:
+                      calendar: tuple[str, ...], passive: tuple[str, ...] = ()) -> tuple[pd.Index, pd.Index]:
     """``(new, changed)`` customer ids of ``current`` against ``reference`` (both with ``customer_id`` and the
-    ``features``; module docstring). Missing on both sides is equal; day counts in ``calendar`` are aged first."""
+    ``features``; module docstring). Missing on both sides is equal; day counts in ``calendar`` are aged first;
+    ``passive`` features are not compared."""
     cur = current.set_index("customer_id")
     ref = reference.set_index("customer_id")
     new = cur.index.difference(ref.index)
     both = cur.index.intersection(ref.index)
-    compared = [c for c in features if c in ref.columns]
+    compared = [c for c in features if c in ref.columns and c not in passive]
     a = cur.loc[both, compared].apply(pd.to_numeric, errors="coerce").astype("float64").to_numpy()
     b = ref.loc[both, compared].apply(pd.to_numeric, errors="coerce").astype("float64").to_numpy(copy=True)
     aged = np.array([c in calendar for c in compared])
@@ -91,7 +94,8 @@ def assign_daily(settings: Settings | None = None, as_of: datetime | None = None
     if missing:
         raise InputError(f"champion {champion['version']} needs features the warehouse no longer builds: {missing}")
     new, changed = changed_customers(frame, reference, features, (as_of - reference_as_of).days,
-                                     tuple(settings.assign_calendar_features))
+                                     tuple(settings.assign_calendar_features),
+                                     tuple(settings.assign_passive_features))
     rows = frame.set_index("customer_id").loc[new.append(changed)].reset_index()
     reasons = np.array(["new"] * len(new) + ["changed"] * len(changed))
     out = pd.DataFrame(columns=["as_of", "customer_id", "segment_id", "probability", "model_version", "reason",

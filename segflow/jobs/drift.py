@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -81,7 +81,11 @@ def _champion_labels(settings: Settings, con, as_of: datetime, snapshots: dict[d
     from ml.features import feature_matrix
     from segflow.jobs.registry import champion_at, load_version
 
-    champion = champion_at(con, as_of)
+    if settings.drift_segment_model == "own_fit":
+        return None
+    # the champion this week's check compares against: before this week's registration, or after it
+    champion = champion_at(con, as_of if settings.drift_segment_model == "current_champion"
+                           else as_of - timedelta(microseconds=1))
     if champion is None or any(not set(champion["features"]) <= set(f.columns) for f in snapshots.values()):
         return None
     model = load_version(settings, champion["version"], champion["artifact_dir"])["segmentation"]

@@ -105,9 +105,18 @@ def test_drift_scores_both_weeks_with_the_champion(two_weeks):
     from segflow.jobs.drift import check_drift
 
     register_model(two_weeks, as_of=week_end(5))
-    result = check_drift(two_weeks, as_of=week_end(5))
-    assert result.segments_scored_by == _registry(two_weeks).iloc[1]["version"]
-    assert result.verdict in {"stable", "warn", "drift"}
+    versions = list(_registry(two_weeks)["version"])
+    # default: the champion in force before this week's registration labels both weeks
+    assert check_drift(two_weeks, as_of=week_end(5)).segments_scored_by == versions[0]
+    current = two_weeks.model_copy(update={"drift_segment_model": "current_champion"})
+    result = check_drift(current, as_of=week_end(5))
+    assert result.segments_scored_by == versions[1]
+    with connect(two_weeks, read_only=True) as con:
+        scopes = {s for (s,) in con.execute("select distinct scope from ml.drift_metrics where as_of = ?",
+                                            [week_end(5)]).fetchall()}
+    assert "segments" in scopes and any(s.startswith("segment:") for s in scopes)  # both weeks: one id set
+    own = two_weeks.model_copy(update={"drift_segment_model": "own_fit"})
+    assert check_drift(own, as_of=week_end(5)).segments_scored_by is None
 
 
 @SLOW
@@ -132,10 +141,12 @@ def test_daily_assignment_assigns_new_and_changed_customers_only(two_weeks):
     assert rows["probability"].between(0, 1).all() and (rows["model_version"] == result.model_version).all()
 
 
-def test_changed_customers_ages_calendar_day_counts():
+def test_changed_customers_ages_calendar_day_counts_and_skips_passive_features():
     reference = pd.DataFrame({"customer_id": ["a", "b", "c"], "recency_days": [3.0, 10.0, np.nan],
-                              "frequency": [1.0, 2.0, 0.0]})
+                              "frequency": [1.0, 2.0, 0.0], "sessions_28d": [4.0, 1.0, 0.0]})
     current = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "recency_days": [5.0, 0.0, np.nan, 1.0],
-                            "frequency": [1.0, 3.0, 0.0, 1.0]})
-    new, changed = changed_customers(current, reference, ["recency_days", "frequency"], 2, ("recency_days",))
-    assert list(new) == ["d"] and list(changed) == ["b"]  # a only aged two days; c is missing on both sides
+                            "frequency": [1.0, 3.0, 0.0, 1.0], "sessions_28d": [2.0, 1.0, 0.0, 1.0]})
+    features = ["recency_days", "frequency", "sessions_28d"]
+    new, changed = changed_customers(current, reference, features, 2, ("recency_days",), ("sessions_28d",))
+    assert list(new) == ["d"] and list(changed) == ["b"]  # a only aged (its window slid); c missing on both sides
+    assert list(changed_customers(current, reference, features, 2, ("recency_days",))[1]) == ["a", "b"]
