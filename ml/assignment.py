@@ -70,7 +70,8 @@ class SegmentAssigner(ClassifierMixin, BaseEstimator):
     ``random_state``, ``n_jobs`` (the forest's).
 
     Learned: ``classes_``, ``estimator_`` (imputer + model pipeline), ``chosen_``, ``best_params_``,
-    ``cv_results_`` (candidate -> {"macro_f1", "macro_f1_std", "params", "fits"}), ``search_seconds_``,
+    ``cv_results_`` (candidate -> {"macro_f1", "macro_f1_std", "params", "fits"}), ``search_seconds_`` /
+    ``search_cpu_seconds_`` (wall / CPU time of the search and the fit),
     ``n_features_in_``.
     """
 
@@ -112,7 +113,7 @@ class SegmentAssigner(ClassifierMixin, BaseEstimator):
             raise ValueError(f"candidates must be a non-empty subset of {CANDIDATES}, got {candidates}")
         self.classes_, counts = np.unique(y, return_counts=True)
         folds = int(min(self.cv, counts.min()))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         self.cv_results_ = {}
         if folds < 2 or self.classes_.size < 2:
             chosen = candidates[0]
@@ -138,6 +139,7 @@ class SegmentAssigner(ClassifierMixin, BaseEstimator):
         self.estimator_ = _pipeline(chosen, self.random_state, self.n_jobs).set_params(
             **{f"model__{k}": v for k, v in params.items()}).fit(X, y)
         self.search_seconds_ = time.perf_counter() - started
+        self.search_cpu_seconds_ = time.process_time() - cpu
         return self
 
     def _search_sample(self, X, y):
@@ -153,7 +155,8 @@ class SegmentAssigner(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X, y = validate_data(self, X, y, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
         out = clone(self)
-        for name in ("chosen_", "best_params_", "cv_results_", "search_seconds_", "n_features_in_"):
+        for name in ("chosen_", "best_params_", "cv_results_", "search_seconds_", "search_cpu_seconds_",
+                     "n_features_in_"):
             setattr(out, name, getattr(self, name))
         out.classes_ = np.unique(y)
         with self._threads():
