@@ -88,6 +88,14 @@ def test_a_version_below_a_floor_is_rejected_the_champion_stays_and_scores_the_w
                                 [week_end(5)]).fetchone()[0]
     assert version == first.version and len(frame) == rejected.fallback_rows == customers
     assert frame["segment_name"].notna().all()
+    from segflow.jobs.publish_segments import publish
+    from segflow.jobs.validate import validate
+
+    validate(two_weeks, as_of=week_end(5))
+    published = publish(two_weeks, as_of=week_end(5))
+    exported = pd.read_csv(published.path)
+    assert published.run_id == first.version and len(exported) == customers
+    assert set(exported["segment_id"]) <= set(frame["segment_id"])
 
     # re-deciding the week with the default floors promotes it: the first version is retired, no fallback
     promoted = register_model(two_weeks, as_of=week_end(5))
@@ -150,3 +158,18 @@ def test_changed_customers_ages_calendar_day_counts_and_skips_passive_features()
     new, changed = changed_customers(current, reference, features, 2, ("recency_days",), ("sessions_28d",))
     assert list(new) == ["d"] and list(changed) == ["b"]  # a only aged (its window slid); c missing on both sides
     assert list(changed_customers(current, reference, features, 2, ("recency_days",))[1]) == ["a", "b"]
+
+
+@SLOW
+def test_cli_lists_versions_and_assigns(two_weeks, monkeypatch, capsys):
+    from segflow.cli import main
+
+    monkeypatch.setenv("SEGFLOW_HOME", str(two_weeks.home))
+    monkeypatch.setenv("SEGFLOW_ASSIGN_ENSEMBLE_SIZE", "30")
+    assert main(["models", "list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [v["version"] for v in listed] == list(_registry(two_weeks)["version"])[::-1]
+    assert main(["assign", "--as-of", week_end(5).isoformat()]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "assigned"
+    assert main(["assign", "--as-of", "next tuesday"]) == 2
+    assert capsys.readouterr().err.startswith("segflow: error: --as-of")
