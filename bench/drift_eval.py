@@ -89,16 +89,20 @@ def run_pipeline(home: Path, seed: int, customers: int, last_week: int) -> None:
 def run_drift(home: Path, seed: int, last_week: int) -> list[dict]:
     from segflow.jobs.drift import check_drift
     from segflow.jobs.monitoring import monitor_segments
+    from segflow.jobs.registry import register_model
 
     settings = _settings(home)
     persona, drift_week = SCENARIOS.get(seed, ("loyal_high_spender", 10))
     rows = []
     for w in range(FIRST_WEEK, last_week + 1):
         as_of = week_end(w)
+        if not os.environ.get("DRIFT_EVAL_NO_REGISTRY"):  # the weekly DAG's order: register, then drift
+            register_model(settings, as_of)
         result = check_drift(settings, as_of)
         monitoring = monitor_segments(settings, as_of)
         phase = "stable" if w <= drift_week else ("onset" if w <= drift_week + 2 else "after")
         rows.append({"seed": seed, "week": w, "phase": phase, "verdict": result.verdict,
+                     "scored_by": result.segments_scored_by,
                      "reasons": result.reasons[:4], "spc_signals": monitoring.spc_signals,
                      "trend_breaks": monitoring.trend_breaks})
         print(f"seed {seed} week {w:2d} {phase:6s} {result.verdict:12s} {result.reasons[:3]} "

@@ -18,6 +18,9 @@ For the interval `[data_interval_start, data_interval_end)`:
    features are tested against the last accepted week and the fixed baseline (docs/drift.md); a drift verdict
    alerts (log + webhook) and, unless a re-cluster was already asked for since the last segmentation, triggers an
    early run of `segflow_segments_weekly` for the current data, recorded in `ml.recluster_triggers`.
+5b. **assign_segments** — after the gate, the champion model's classifier assigns new customers and customers
+   whose features changed since the last weekly clustering (`ml.segment_assignments_daily`,
+   docs/model-registry.md).
 6. **purge_raw_pii** — after the build, whatever its outcome: raw e-mail addresses of files loaded more than
    `SEGFLOW_PII_RETENTION_DAYS` before `data_interval_end` are removed (their pseudonyms are kept), recorded in
    `meta.pii_purges`.
@@ -116,6 +119,14 @@ def segflow_elt():
 
         return screen_interval(as_of=to_naive_utc(data_interval_end))
 
+    @warehouse_task
+    @fail_fast_on_user_errors
+    def assign_segments(data_interval_end=None) -> dict:
+        from segflow.jobs.assign import assign_daily
+        from segflow.jobs.ml_common import to_naive_utc
+
+        return assign_daily(as_of=to_naive_utc(data_interval_end)).as_dict()
+
     @task.short_circuit
     def drift_says_recluster(screen: dict) -> bool:
         return bool(screen.get("recluster"))
@@ -144,6 +155,7 @@ def segflow_elt():
     built >> gate >> is_week_end() >> close_week()
     screen = drift_screen()
     gate >> screen
+    gate >> assign_segments()
     drift_says_recluster(screen) >> trigger_recluster >> record_recluster(screen)
     built >> purge_raw_pii()
 

@@ -17,6 +17,11 @@ the run's logical date.
    `ml.segment_transitions`; unique names with the rule behind them; hybrid rule segments from
    `rule_segments.yml`; model run recorded with code version, data fingerprint, params and every candidate's
    scores.
+2b. **register_model** — the week's model version (segmentation pipeline + grid-searched assignment
+   classifier, joblib under `$SEGFLOW_HOME/models/<version>/`) is recorded in `ml.model_registry` and promoted
+   to champion only when every quality floor holds (silhouette, stability vs the champion, smallest segment,
+   classifier macro-F1); otherwise the champion stays, scores the week's customers (what publish exports) and an
+   alert says why (docs/model-registry.md).
 3. **segment_kpis** — per-segment conversion, AOV, revenue per customer and share, retention and churn with
    confidence intervals, and how strongly the segments separate them (chi-square / Kruskal–Wallis), written to
    `ml.segment_kpis` and `ml.segment_separation` (docs/business-metrics.md). Runs beside drift; publication does
@@ -106,6 +111,15 @@ def segflow_segments_weekly():
 
     @warehouse_task
     @fail_fast_on_user_errors
+    def register_model(as_of: str | None) -> dict:
+        from datetime import datetime
+
+        from segflow.jobs.registry import register_model as run
+
+        return run(as_of=datetime.fromisoformat(as_of) if as_of else None).as_dict()
+
+    @warehouse_task
+    @fail_fast_on_user_errors
     def check_drift(as_of: str | None) -> dict:
         from datetime import datetime
 
@@ -186,7 +200,7 @@ def segflow_segments_weekly():
     drift = check_drift(week)
     published = publish(week)
     monitored, kpis = monitor_segments(week), segment_kpis(week)
-    clustered >> drift >> [monitored, published]
+    clustered >> register_model(week) >> drift >> [monitored, published]
     fit_clv(week) >> published  # the pool runs one warehouse writer at a time
     clustered >> kpis
     published >> activate(week)

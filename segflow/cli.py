@@ -13,6 +13,7 @@ from segflow.cli_anomalies import add_anomalies_parser
 from segflow.cli_data import cmd_mapping, cmd_quarantine
 from segflow.cli_demo import cmd_airflow, cmd_demo
 from segflow.cli_help import BUILD_HELP, ERASE_HELP, LOAD_HELP, MAPPING_HELP
+from segflow.cli_models import add_model_parsers
 from segflow.cli_report import add_report_parser
 from segflow.errors import InputError, SegflowError
 from segflow.sources.canonical import STREAMS
@@ -112,6 +113,9 @@ def cmd_segment(args) -> None:
     as_of = _as_of(args.as_of)
     out = {"anomalies": {k: v for k, v in detect_anomalies(as_of=as_of).as_dict().items() if k != "top_flagged"}}
     out["segments"] = recluster(as_of=as_of).as_dict()
+    from segflow.jobs.registry import register_model
+
+    out["model"] = register_model(as_of=as_of).as_dict()
     out["drift"] = {k: v for k, v in check_drift(as_of=as_of).as_dict().items() if k != "features"}
     from segflow.jobs.monitoring import monitor_segments
 
@@ -226,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     add_anomalies_parser(sub)
+    add_model_parsers(sub)
 
     p = sub.add_parser("segment", help="flag anomalies, recluster, check drift and publish the week's segments")
     p.add_argument("--as-of", help="the week (must match the built features); default: latest build")

@@ -262,6 +262,23 @@ create table if not exists ml.ab_readouts (
     control double, treatment double, uplift double, ci_low double, ci_high double, n_control bigint not null,
     n_treatment bigint not null, small_sample boolean not null
 );
+-- model registry (segflow.jobs.registry, docs/model-registry.md): one row per weekly model version (version =
+-- the week's ml.model_runs.run_id). status: champion (the one version in use: assignments, drift scoring) |
+-- retired (was champion, replaced by a later promotion) | rejected (missed a floor: reason lists which).
+-- params / metrics / floors / library_versions are JSON; artifact_dir holds segmentation.joblib + classifier.joblib
+create table if not exists ml.model_registry (
+    version varchar primary key, as_of timestamp not null, run_id varchar not null, created_at timestamp not null,
+    code_version varchar, library_versions varchar, data_snapshot_id varchar, build_seq bigint, params varchar,
+    metrics varchar, floors varchar, promoted boolean not null, status varchar not null, reason varchar,
+    champion_before varchar, artifact_dir varchar
+);
+-- daily assignment between re-clusterings (segflow.jobs.assign): the champion's classifier on new customers and
+-- customers whose features changed since the last weekly clustering (reason new | changed), and on every
+-- customer of a week whose own model was rejected (reason champion_fallback)
+create table if not exists ml.segment_assignments_daily (
+    as_of timestamp not null, customer_id varchar not null, segment_id varchar not null, probability double,
+    model_version varchar not null, reason varchar not null, reference_as_of timestamp, created_at timestamp
+);
 """
 
 

@@ -287,6 +287,11 @@ class Settings(BaseSettings):
     drift_recluster_on_drift: bool = Field(
         True, description="The daily drift screen (DAG segflow_elt) triggers an early run of "
         "segflow_segments_weekly when its verdict is drift (recorded in ml.recluster_triggers).")
+    drift_segment_model: Literal["previous_champion", "current_champion", "own_fit"] = Field(
+        "previous_champion", description="Which model labels the customers of both weeks for the per-segment and "
+        "share tests: the registry's champion before this week's model was registered (previous_champion), the "
+        "champion after it (current_champion), or each week its own clustering (own_fit, the pre-registry "
+        "behaviour). See docs/model-registry.md for the measured false alarms of each.")
     spc_baseline_weeks: int = Field(
         6, ge=3, description="Weeks of a segment's KPI history that set its control chart's centre and sigma; "
         "no SPC before a segment has this many weeks plus one.")
@@ -437,6 +442,43 @@ class Settings(BaseSettings):
     trigger_reference_timeout_seconds: float = Field(
         5.0, ge=0, description="How long a trigger run waits for a warehouse reader slot to refresh consent, "
         "identities and bot flags; when the warehouse stays busy (a build) it uses its last copy.")
+    # --- model registry, promotion floors, daily assignment (segflow.jobs.registry, segflow.jobs.assign;
+    # docs/model-registry.md) ----------------------------------------------------------------------------------
+    registry_min_silhouette: float = Field(
+        0.10, ge=-1, le=1, description="Promotion floor: a weekly model version whose silhouette (sampled, model "
+        "space) is below this is rejected and the champion stays.")
+    registry_min_stability: float = Field(
+        0.50, ge=-1, le=1, description="Promotion floor: adjusted Rand index between the new segmentation and the "
+        "champion's segmentation of the same customers (the champion's model scores this week's rows). Not "
+        "applied to the first version (no champion).")
+    registry_min_segment_share: float = Field(
+        0.02, ge=0, lt=1, description="Promotion floor: the smallest segment must hold at least this share of the "
+        "week's customers.")
+    registry_min_macro_f1: float = Field(
+        0.80, ge=0, le=1, description="Promotion floor: held-out macro-F1 of the version's assignment classifier "
+        "(without a classifier a version is never promoted: it could not assign customers daily).")
+    assign_cv_folds: int = Field(
+        3, ge=2, le=10, description="Stratified folds of the assignment classifier's grid search (macro-F1).")
+    assign_grid_sample: int = Field(
+        20000, ge=500, description="The grid search runs on a stratified sample of at most this many training "
+        "rows; the chosen model is then refitted on every row.")
+    assign_ensemble_size: int = Field(
+        200, ge=10, le=2000, description="Trees of the random forest and iterations of the gradient boosting "
+        "candidates (fixed, not searched: beyond ~200 only the time grows).")
+    assign_holdout_share: float = Field(
+        0.25, gt=0, lt=0.5, description="Share of the week's customers held out (stratified) to measure the "
+        "classifier's macro-F1, per-segment F1 and permutation importance.")
+    assign_importance_repeats: int = Field(
+        5, ge=1, le=50, description="Shuffles per feature of the permutation importance (macro-F1 drop).")
+    assign_calendar_features: tuple[str, ...] = Field(
+        ("recency_days", "days_since_last_activity", "tenure_days"), description="Day counts that grow by the "
+        "elapsed days on their own: the daily assignment ages last week's values by the days since, so only a "
+        "real change (e.g. a new order resetting recency) marks a customer as changed.")
+    assign_passive_features: tuple[str, ...] = Field(
+        ("sessions_28d", "sessions_per_week", "active_week_share", "activity_trend"), description="Features that "
+        "move with the calendar alone (trailing windows, rates over tenure) and are therefore not compared by the "
+        "daily assignment: any new activity also resets days_since_last_activity, which is compared. Measured: "
+        "comparing them marks 95% of the demo's customers as changed after two days, leaving them out 74%.")
 
     @field_validator("home", "dbt_project_dir")
     @classmethod

@@ -4,7 +4,8 @@ Tests (docs/drift.md): per windowed feature, PSI on bins pinned from the referen
 against last week's snapshot and against the baseline (the first accepted weeks); segment shares (chi-square)
 against both; per segment, its members' features this week against last week. All p-values of the
 week are corrected together (Holm or BH) and a test is drift only when significant and its PSI reaches the floor.
-Centroid shift and the silhouette trend can raise a warn. Stored in ml.drift_runs / ml.drift_metrics /
+Centroid shift and the silhouette trend can raise a warn. When the model registry has a champion, both weeks'
+customers are scored by its segmentation model for the segment and share tests (docs/model-registry.md). Stored in ml.drift_runs / ml.drift_metrics /
 ml.drift_bins (re-running a week rewrites exactly that week's rows).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -46,6 +47,7 @@ class DriftResult:
     max_centroid_shift: float | None = None
     silhouette_drop: float | None = None
     features: list[dict] = field(default_factory=list)
+    segments_scored_by: str | None = None  # the champion version that scored both weeks' segments (None: each its own)
 
     def as_dict(self) -> dict:
         iso = (lambda v: v.isoformat() if v else None)  # noqa: E731
@@ -53,7 +55,8 @@ class DriftResult:
                 "baseline_as_of": iso(self.baseline_as_of), "run_kind": self.run_kind, "verdict": self.verdict,
                 "max_psi": self.max_psi, "tests": self.tests, "drift_tests": self.drift_tests,
                 "reasons": self.reasons, "max_centroid_shift": self.max_centroid_shift,
-                "silhouette_drop": self.silhouette_drop, "features": self.features}
+                "silhouette_drop": self.silhouette_drop, "segments_scored_by": self.segments_scored_by,
+                "features": self.features}
 
 
 def _snapshot(con, as_of: datetime) -> pd.DataFrame:
@@ -68,6 +71,27 @@ def _assignments(con, as_of: datetime) -> pd.Series:
 def _profiles(con, as_of: datetime) -> dict[str, dict[str, float]]:
     return {sid: json.loads(p) for sid, p in con.execute(
         "select segment_id, profile from ml.segments where as_of = ?", [as_of]).fetchall() if p}
+
+
+def _champion_labels(settings: Settings, con, as_of: datetime, snapshots: dict[datetime, pd.DataFrame]
+                     ) -> tuple[str, dict[datetime, pd.Series]] | None:
+    """Every week's customers scored by one model - the champion in force at ``as_of`` (segflow.jobs.registry) -
+    so that the segment and share tests compare populations, not two fits (a refit that moves a boundary is not
+    drift). None when there is no champion or a snapshot lacks its features: each week keeps its own labels."""
+    from ml.features import feature_matrix
+    from segflow.jobs.registry import champion_at, load_version
+
+    if settings.drift_segment_model == "own_fit":
+        return None
+    # the champion this week's check compares against: before this week's registration, or after it
+    champion = champion_at(con, as_of if settings.drift_segment_model == "current_champion"
+                           else as_of - timedelta(microseconds=1))
+    if champion is None or any(not set(champion["features"]) <= set(f.columns) for f in snapshots.values()):
+        return None
+    model = load_version(settings, champion["version"], champion["artifact_dir"])["segmentation"]
+    return champion["version"], {
+        week: pd.Series(model.predict(feature_matrix(frame, champion["features"])), index=frame["customer_id"].to_numpy())
+        for week, frame in snapshots.items()}
 
 
 def references_before(con, as_of: datetime, settings: Settings
@@ -120,6 +144,9 @@ def check_drift(settings: Settings | None = None, as_of: datetime | None = None)
         if references:
             reference_as_of, base_weeks, last, baseline = references
             labels = {w: _assignments(con, w) for w in {as_of, reference_as_of, base_weeks[-1]}}
+            scored = _champion_labels(settings, con, as_of, {as_of: current, reference_as_of: last,
+                                                             base_weeks[-1]: _snapshot(con, base_weeks[-1])})
+            scored_by, labels = scored if scored else (None, labels)
             profiles = (_profiles(con, reference_as_of), _profiles(con, as_of))
             silhouettes = [s for (s,) in con.execute(
                 "select silhouette from ml.model_runs where status = 'accepted' and as_of <= ? order by as_of",
@@ -154,7 +181,7 @@ def check_drift(settings: Settings | None = None, as_of: datetime | None = None)
         drift_tests=int((tests["status"] == "drift").sum()), reasons=reasons,
         max_centroid_shift=round(max_shift, 4) if max_shift is not None else None,
         silhouette_drop=round(trend["drop"], 4) if trend["drop"] is not None else None,
-        features=_records(tests))
+        features=_records(tests), segments_scored_by=scored_by)
     write_drift(settings, result, tests, bins)
     return result
 

@@ -81,13 +81,19 @@ def publish(settings: Settings | None = None, as_of: datetime | None = None) -> 
             raise GateFailed(f"No data-quality result as of {as_of}: the ELT gate has not run.{keep}")
         if not gate[0]:
             raise GateFailed(f"Data-quality gate failed as of {as_of}: not publishing.{keep}")
-        if status != "accepted":
+        from segflow.jobs.registry import champion_assignments
+
+        fallback = champion_assignments(con, as_of)  # the registry rejected the week's model: the champion's
+        if fallback is None and status != "accepted":
             raise GateFailed(f"Model run {run_id} was rejected (silhouette {silhouette:.3f} < "
                              f"{settings.min_silhouette}): not publishing.{keep}")
-        frame = con.execute(
-            "select a.customer_id, a.segment_id, s.segment_name, a.as_of from ml.segment_assignments a "
-            "join ml.segments s on s.run_id = a.run_id and s.segment_id = a.segment_id "
-            "where a.run_id = ? order by a.customer_id", [run_id]).df()
+        if fallback is not None:
+            run_id, frame = fallback
+        else:
+            frame = con.execute(
+                "select a.customer_id, a.segment_id, s.segment_name, a.as_of from ml.segment_assignments a "
+                "join ml.segments s on s.run_id = a.run_id and s.segment_id = a.segment_id "
+                "where a.run_id = ? order by a.customer_id", [run_id]).df()
         segments = con.execute("select segment_id, segment_name, name_rule from ml.segments where run_id = ? "
                                "order by segment_id", [run_id]).df()
         previous = _previous(con, settings, as_of)

@@ -23,20 +23,19 @@ def _one(con, sql: str, params: list) -> dict | None:
 
 
 def model_version(ctx: ReportContext) -> str:
-    """The model version shown in the summary.
-
-    HOOK (model registry, issue 9): when ``ml.model_registry`` exists and holds a row for this run, its
-    ``version`` (and ``stage``, if any) is shown; until then the run id and the code version it recorded."""
+    """The model version shown in the summary: the week's row of ``ml.model_registry`` (version and status; for a
+    rejected version, why, and that the champion's assignments were published); the run id and code version
+    where the registry has no row for the run (runs from before the registry)."""
     con, run = ctx.con, ctx.run
     if table_exists(con, "ml", "model_registry"):
-        cols = {c for (c,) in con.execute("select column_name from duckdb_columns() where schema_name = 'ml' and "
-                                          "table_name = 'model_registry'").fetchall()}
-        if {"run_id", "version"} <= cols:
-            stage = ", stage" if "stage" in cols else ", null"
-            row = con.execute(f"select version{stage} from ml.model_registry where run_id = ? limit 1",
-                              [run["run_id"]]).fetchall()
-            if row:
-                return f"{row[0][0]}" + (f" ({row[0][1]})" if row[0][1] else "")
+        row = con.execute("select version, status, reason, champion_before from ml.model_registry "
+                          "where run_id = ? limit 1", [run["run_id"]]).fetchall()
+        if row:
+            version, status, reason, champion = row[0]
+            if status == "rejected":
+                kept = f"; champion {champion} kept" if champion else ""
+                return f"{version} (rejected: {reason}{kept})"
+            return f"{version} ({status})"
     return f"{run['run_id']} (code {run.get('code_version') or 'unknown'})"
 
 

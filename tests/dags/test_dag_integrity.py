@@ -82,7 +82,8 @@ def test_elt_order_gate_before_week_close(parsed):
     tasks = parsed["dags"]["segflow_elt"]["tasks"]
     assert tasks["load_raw"]["downstream"] == ["dbt_build"]
     assert tasks["dbt_build"]["downstream"] == ["purge_raw_pii", "quality_gate"]
-    assert tasks["quality_gate"]["downstream"] == ["drift_screen", "is_week_end"]
+    assert tasks["quality_gate"]["downstream"] == ["assign_segments", "drift_screen", "is_week_end"]
+    assert tasks["assign_segments"]["downstream"] == [] and tasks["assign_segments"]["pool"] == WAREHOUSE_POOL
     assert tasks["is_week_end"]["downstream"] == ["close_week"]
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
     assert weekly["check_drift"]["downstream"] == ["monitor_segments", "publish"]
@@ -95,6 +96,9 @@ def test_elt_order_gate_before_week_close(parsed):
     assert weekly["publish"]["downstream"] == ["activate", "write_report"]
     assert weekly["write_report"]["trigger_rule"] == "all_done"
     assert weekly["write_report"]["extra_links"] == ["Weekly report"]
+    # the registry decides the champion before drift scores both weeks with it and before publication
+    assert "register_model" in weekly["recluster"]["downstream"]
+    assert weekly["register_model"]["downstream"] == ["check_drift"]
 
 
 def test_drift_screen_triggers_an_early_recluster_and_records_it(parsed):

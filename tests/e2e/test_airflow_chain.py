@@ -129,7 +129,7 @@ def test_week_close_emitted_the_asset(chain):
     # the daily drift screen ran and found no drift: no early re-cluster triggered or recorded
     assert states == {"load_raw": "success", "dbt_build": "success", "quality_gate": "success",
                       "is_week_end": "success", "close_week": "success", "purge_raw_pii": "success",
-                      "drift_screen": "success", "drift_says_recluster": "success",
+                      "drift_screen": "success", "drift_says_recluster": "success", "assign_segments": "success",
                       "trigger_recluster": "skipped", "record_recluster": "skipped"}
     db = settings.airflow_home / "airflow.db"
     with sqlite3.connect(db) as con:

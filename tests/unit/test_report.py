@@ -28,13 +28,14 @@ def segmented(built_home, tmp_path_factory) -> Settings:
     from segflow.jobs.clv import fit_clv
     from segflow.jobs.drift import check_drift
     from segflow.jobs.monitoring import monitor_segments
+    from segflow.jobs.registry import register_model
     from segflow.jobs.segment import recluster
     from segflow.jobs.segment_kpis import segment_kpis
 
     target = tmp_path_factory.mktemp("report") / "home"
     shutil.copytree(built_home.home, target, ignore=shutil.ignore_patterns("*.wal"))
     settings = Settings(home=target, k_max=6)  # fewer model-selection candidates: a faster fixture
-    for step in (detect_anomalies, recluster, check_drift, fit_clv, monitor_segments, segment_kpis):
+    for step in (detect_anomalies, recluster, register_model, check_drift, fit_clv, monitor_segments, segment_kpis):
         step(settings, as_of=AS_OF)
     return settings
 
@@ -81,12 +82,15 @@ def test_summary_and_profiles_match_the_warehouse(segmented, report):
                                            [run_id]).fetchall()]
         flagged = con.execute("select count(*) from ml.customer_anomalies where as_of = ? and is_flagged",
                               [AS_OF]).fetchall()[0][0]
+        registered = con.execute("select version, status from ml.model_registry where run_id = ?",
+                                 [run_id]).fetchall()
     text = report.path.read_text(encoding="utf-8")
     summary = _sections(text)["summary"][1]
     assert f"<td>Segments (k)</td><td>{k}</td>" in summary
     assert f"<td>Customers segmented</td><td>{customers:,}</td>" in summary
     assert f"<td>Algorithm</td><td>{algorithm}</td>" in summary
-    assert f"{run_id} (code {code})" in summary  # no model registry in this warehouse: run id + code version
+    # the registry's version and decision (the first version: no champion to compare with)
+    assert registered and f"{registered[0][0]} ({registered[0][1]})" in summary, (registered, code)
     assert f"{flagged:,} of " in summary
     profiles = _sections(text)["profiles"][1]
     assert all(name.replace("&", "&amp;") in profiles for name in names)
