@@ -70,10 +70,10 @@ def segflow_elt():
 
         from segflow.jobs.elt import load_interval, no_new_data
 
-        report = load_interval(as_of=data_interval_end)
         reason = no_new_data(None, data_interval_start, data_interval_end)
         if reason:
             raise AirflowSkipException(reason)
+        report = load_interval(as_of=data_interval_end)
         return {k: v for k, v in report.items() if k != "files"}
 
     @warehouse_task

@@ -89,6 +89,27 @@ class AirflowApi:
             "dag_id": dag_id, "from_date": _midnight(first), "to_date": _midnight(last),
             "max_active_runs": max_active_runs, "reprocess_behavior": "completed", "run_backwards": False})
 
+    def cancel_unfinished_backfills(self, dag_id: str) -> list[int]:
+        """Cancel the DAG's backfills left unfinished (an interrupted demo): one may be active per DAG."""
+        backfills = self.request("GET", f"/api/v2/backfills?dag_id={urllib.parse.quote(dag_id)}&limit=100")
+        stale = [b["id"] for b in backfills["backfills"] if not b.get("completed_at")]
+        for backfill_id in stale:
+            self.request("PUT", f"/api/v2/backfills/{backfill_id}/cancel")
+        return stale
+
+    def wait_for_backfill(self, backfill_id: int, timeout: float, alive: Callable[[], None] = lambda: None) -> dict:
+        """Wait until the scheduler marks the backfill completed (a DAG has one active backfill at a time)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            alive()
+            backfill = self.request("GET", f"/api/v2/backfills/{backfill_id}")
+            if backfill.get("completed_at"):
+                return backfill
+            if time.monotonic() > deadline:
+                raise AirflowApiError(f"backfill {backfill_id} of {backfill['dag_id']} not completed after "
+                                      f"{timeout:.0f} s")
+            time.sleep(2)
+
     def dag_runs(self, dag_id: str, **filters) -> list[dict]:
         query = urllib.parse.urlencode({"order_by": "-run_after", "limit": 100, **filters})
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?{query}")["dag_runs"]
@@ -118,6 +139,13 @@ class AirflowApi:
         if isinstance(content, list):  # structured log lines
             return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in content)
         return str(content)
+
+
+def run_seconds(run: dict) -> float:
+    """How long a finished run took (end - start, from the API)."""
+    if not run.get("start_date") or not run.get("end_date"):
+        return 0.0
+    return (iso_utc(run["end_date"]) - iso_utc(run["start_date"])).total_seconds()
 
 
 def _midnight(day: date) -> str:

@@ -90,10 +90,12 @@ Ctrl-C stops it.""", flush=True)
 
 
 def demo_dates(weeks: int, until: date, week_start_weekday: int) -> tuple[date, int, list[date]]:
-    """(first day, days of data, the two week closes the demo runs) for data ending the day before ``until``."""
-    last_close = until - timedelta(days=(until.weekday() - week_start_weekday) % 7)
+    """(first day, days of data, the two week closes the demo runs): whole weeks ending at the last week close
+    strictly before ``until``, so the scheduled run of ``until`` (and every later one) finds no delivery for its
+    day and ends green with "no new data"."""
+    last_close = until - timedelta(days=(until.weekday() - week_start_weekday - 1) % 7 + 1)
     start = last_close - timedelta(weeks=weeks)
-    return start, (until - start).days, [last_close - timedelta(weeks=1), last_close]
+    return start, (last_close - start).days, [last_close - timedelta(weeks=1), last_close]
 
 
 def _reset_demo_home(settings) -> None:
@@ -140,28 +142,39 @@ def _generate(args, settings, start: date, days: int):
 
 def _run_week(api, services, settings, close: date) -> None:
     """Backfill segflow_elt for the day closing the week, then wait for the weekly run its asset triggers."""
-    from segflow.airflow_api import iso_utc
+    from segflow.airflow_api import iso_utc, run_seconds
 
-    t0 = time.monotonic()
     print(f"[demo] {ELT}: backfill {close} ...", end=" ", flush=True)
-    api.backfill(ELT, close, close)
-    day = f"{close.isoformat()}T00:00:00Z"
+    backfill = api.backfill(ELT, close, close)
+    day = f"{close.isoformat()}T00:00:00Z"  # the run's data_interval_end: its as-of and its run id
     elt_run, = api.wait_for_runs(ELT, 1, settings.demo_run_timeout_seconds, services.check_alive,
-                                 logical_date_gte=day, logical_date_lte=day)
-    print(f"{elt_run['state']} ({time.monotonic() - t0:.0f} s, run {elt_run['dag_run_id']})", flush=True)
+                                 run_after_gte=day, run_after_lte=day, run_type="backfill")
+    print(f"{elt_run['state']} in {run_seconds(elt_run):.0f} s (run {elt_run['dag_run_id']})", flush=True)
     if elt_run["state"] != "success":
         raise SegflowError(f"{ELT} for {close} ended {elt_run['state']}: see its task logs in the UI "
                            f"(`segflow airflow ui`) or under {settings.airflow_home / 'logs'}")
-    t0 = time.monotonic()
     print(f"[demo] {WEEKLY}: run triggered by the week's asset ...", end=" ", flush=True)
     since = iso_utc(elt_run["start_date"]).isoformat()
     runs = api.wait_for_runs(WEEKLY, 1, settings.demo_run_timeout_seconds, services.check_alive,
                              run_after_gte=since)
-    states = {r["state"] for r in runs}
-    print(f"{'/'.join(sorted(states))} ({time.monotonic() - t0:.0f} s, run {runs[0]['dag_run_id']})", flush=True)
-    if states != {"success"}:
-        raise SegflowError(f"{WEEKLY} after the {close} week close ended {'/'.join(sorted(states))}: see its task "
-                           f"logs in the UI (`segflow airflow ui`) or under {settings.airflow_home / 'logs'}")
+    states = "/".join(sorted({r["state"] for r in runs}))
+    print(f"{states} in {max(run_seconds(r) for r in runs):.0f} s (run {runs[0]['dag_run_id']})", flush=True)
+    if states != "success":
+        raise SegflowError(f"{WEEKLY} after the {close} week close ended {states}: see its task logs in the UI "
+                           f"(`segflow airflow ui`) or under {settings.airflow_home / 'logs'}")
+    api.wait_for_backfill(backfill["id"], settings.demo_run_timeout_seconds, services.check_alive)
+
+
+def _scheduled_run(api, services, settings) -> None:
+    from segflow.airflow_api import run_seconds
+
+    print(f"[demo] {ELT}: today's scheduled run ...", end=" ", flush=True)
+    run, = api.wait_for_runs(ELT, 1, settings.demo_run_timeout_seconds, services.check_alive, run_type="scheduled")
+    skipped = {ti["task_id"] for ti in api.task_instances(ELT, run["dag_run_id"]) if ti["state"] == "skipped"}
+    outcome = "no new data (load_raw skipped)" if "load_raw" in skipped else "with data"
+    print(f"{run['state']}, {outcome} in {run_seconds(run):.0f} s (run {run['dag_run_id']})", flush=True)
+    if run["state"] != "success":
+        raise SegflowError(f"{ELT}'s scheduled run {run['dag_run_id']} ended {run['state']}: see its task logs")
 
 
 def cmd_demo(args) -> None:
@@ -185,12 +198,18 @@ def cmd_demo(args) -> None:
         services.wait_ready()
         api = AirflowApi(services.base_url, airflow_local.ADMIN_USER, airflow_local.admin_password(settings))
         api.wait_for_dags([ELT, WEEKLY], settings.airflow_start_timeout_seconds, services.check_alive)
-        api.set_paused(ELT, True)  # backfills run paused DAGs; no scheduled run of "today" during the demo
+        # the scheduler runs only unpaused DAGs, backfills included. Unpaused, segflow_elt also gets its scheduled
+        # run for today: its day has no delivery (the data ends at the last week close), so it ends green with
+        # load_raw skipped ("no new data"), just as every scheduled run after the demo will.
+        api.cancel_unfinished_backfills(ELT)  # left by an interrupted demo
         api.set_paused(WEEKLY, False)  # the week's asset event triggers it, as in production
+        api.set_paused(ELT, False)
         try:
             for close in closes:
                 _run_week(api, services, settings, close)
+            _scheduled_run(api, services, settings)
         finally:
+            api.set_paused(ELT, True)
             api.set_paused(WEEKLY, True)
         print("[demo] stopping Airflow", flush=True)
     _summary(settings, closes[-1], started)
