@@ -15,16 +15,18 @@ from segflow.errors import SegflowError
 ELT, WEEKLY = "segflow_elt", "segflow_segments_weekly"
 
 DEMO_HELP = """\
-Generate synthetic data that ends at --until (default: today), start the embedded Airflow (api-server,
-scheduler, dag-processor, triggerer; their logs go to $SEGFLOW_HOME/artifacts/airflow/services/) and run the
-DAGs through the scheduler: a backfill of segflow_elt for the day that closes each of the last two weeks, each
-followed by the run of segflow_segments_weekly that the week's asset triggers. Then stop Airflow and print a
-summary. The UI (`segflow airflow ui`) then shows the runs with their real task logs and durations.
+Generate synthetic data (--weeks whole weeks ending at the last week close before --until, default today),
+start the embedded Airflow (api-server, scheduler, dag-processor, triggerer; their logs go to
+$SEGFLOW_HOME/artifacts/airflow/services/) and run the DAGs through the scheduler: a backfill of segflow_elt
+for the day that closes each of the last two weeks, each followed by the run of segflow_segments_weekly that
+the week's asset triggers; segflow_elt's scheduled run for today finds no delivery for its day and ends green
+with load_raw skipped ("no new data"). Then stop Airflow and print a summary. The UI (`segflow airflow ui`)
+shows the runs with their real task logs and durations.
 
-The demo data moves with the calendar: run again on the same day and it reuses the data (nothing is loaded
-twice); on a later day, or with other options, the demo's earlier state in SEGFLOW_HOME is replaced. Both DAGs
-are left paused; unpaused, segflow_elt's next scheduled run loads the days after the last week close (green),
-and later days without a delivery end green with load_raw skipped ("no new data"). See docs/demo.md.
+The demo data moves with the calendar: run again in the same week and it reuses the data (nothing is loaded
+twice); in a later week, or with other options, the demo's earlier state in SEGFLOW_HOME is replaced. Both
+DAGs are left paused; unpaused, every scheduled run of segflow_elt ends green ("no new data") until new files
+land. See docs/demo.md.
 """
 
 
@@ -45,7 +47,7 @@ def demo_args(p: argparse.ArgumentParser) -> None:
                    help="weeks of history, at least 2; the last two are segmented (default 9)")
     p.add_argument("--seed", type=int, default=42, help="random seed of the generator (default 42)")
     p.add_argument("--until", type=iso_date, default=None, metavar="DATE",
-                   help="the day the demo data ends (exclusive; default: today, so the data reaches the present)")
+                   help="today, for the demo (default: the real today): the data ends at the last week close before it")
     p.set_defaults(func=cmd_demo)
 
 
