@@ -68,12 +68,25 @@ def cmd_airflow(args) -> None:
         _airflow_ui()
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both end the command through its cleanup (which stops Airflow's components); SIGINT is
+    restored too, since a command started with `&` from a script inherits it ignored."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _airflow_ui() -> None:
     from segflow import airflow_local
     from segflow.airflow_services import running
     from segflow.settings import get_settings
 
     settings = get_settings()
+    _stop_on_signals()
     print(f"starting Airflow in {settings.airflow_home} ...", flush=True)
     airflow_local.init(settings)
     with running(settings, wait=False) as services:
@@ -187,6 +200,7 @@ def cmd_demo(args) -> None:
 
     settings = get_settings()
     settings.ensure_dirs()
+    _stop_on_signals()
     started = time.monotonic()
     start, days, closes = demo_dates(args.weeks, args.until or date.today(), settings.week_start_weekday)
     print(f"[demo] initialising Airflow in {settings.airflow_home} (SQLite, pool segflow_warehouse=1)", flush=True)
