@@ -94,8 +94,9 @@ def reporting(stream: TextIO | None = None) -> Iterator[StepLine]:
 
 # --- dbt's per-node lines ------------------------------------------------------------------------------------
 
-_DBT_NODE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|FAIL|ERROR|WARN|SKIP|START)\b.*?\s(\S+)\s+\.{3,}")
-"""dbt's per-node line: '12:00:01  3 of 85 OK created sql view model staging.stg_events .... [OK in 0.1s]'."""
+_DBT_NODE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|FAIL|ERROR|WARN|SKIP|NO-OP|START)\b.*?\s(\S+)\s+(?:\.{3,}|\[)")
+"""dbt's per-node line: '12:00:01  3 of 85 OK created sql view model staging.stg_events .... [OK in 0.1s]' (a
+long node name is followed by the bracket directly); the project's hooks ('1 of 1 OK hook: ...') are left out."""
 
 
 def dbt_node_progress(label: str = "build") -> Callable[[str], None]:
@@ -104,7 +105,7 @@ def dbt_node_progress(label: str = "build") -> Callable[[str], None]:
 
     def handle(line: str) -> None:
         match = _DBT_NODE.search(line)
-        if not match:
+        if not match or " hook: " in line:
             return
         index, total, status, node = int(match[1]), int(match[2]), match[3], match[4]
         if status == "START":

@@ -120,10 +120,12 @@ def test_dbt_node_lines_become_build_steps_with_counts(tmp_path):
     """dbt's own log lines (as `dbt build` writes them) -> 'build [###...] n/N node status'."""
     lines = [
         "22:10:01  Running with dbt=1.11.16",
+        "22:10:01  1 of 1 START hook: segflow.on-run-start.0 ...................................... [RUN]",
+        "22:10:01  1 of 1 OK hook: segflow.on-run-start.0 ......................................... [OK in 0.06s]",
         "22:10:02  1 of 3 START sql view model staging.stg_events ................................ [RUN]",
         "22:10:02  1 of 3 OK created sql view model staging.stg_events ........................... [OK in 0.11s]",
         "22:10:02  2 of 3 START test not_null_stg_events_event_id ................................. [RUN]",
-        "22:10:03  2 of 3 PASS not_null_stg_events_event_id ....................................... [PASS in 0.05s]",
+        "22:10:03  2 of 3 PASS accepted_values_stg_events_event_type__page_view__product_view__add_to_cart  [PASS in 0.05s]",
         "22:10:03  3 of 3 START sql table model marts.fct_sessions ................................ [RUN]",
         "22:10:04  3 of 3 ERROR creating sql table model marts.fct_sessions ....................... [ERROR in 0.2s]",
     ]
@@ -139,5 +141,7 @@ def test_dbt_node_lines_become_build_steps_with_counts(tmp_path):
                     fh.flush()
     text = out.getvalue().splitlines()
     assert any(line.endswith("1/3  staging.stg_events ok") for line in text), text
-    assert any(line.endswith("2/3  not_null_stg_events_event_id pass") for line in text), text
+    assert any(line.endswith("2/3  accepted_values_stg_events_event_type__page_view__product_view__add_to_cart pass")
+               for line in text), text
+    assert not any("1/1" in line for line in text), "the project's hooks are not nodes"
     assert text[-1].endswith("3/3  marts.fct_sessions error"), text
