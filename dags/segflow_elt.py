@@ -72,6 +72,9 @@ def segflow_elt():
 
         reason = no_new_data(None, data_interval_start, data_interval_end)
         if reason:
+            import logging
+
+            logging.getLogger("segflow").warning(reason)  # the skip's own message is not written to the log
             raise AirflowSkipException(reason)
         report = load_interval(as_of=data_interval_end)
         return {k: v for k, v in report.items() if k != "files"}
