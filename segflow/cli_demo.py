@@ -184,7 +184,11 @@ def _scheduled_run(api, services, settings) -> None:
     from segflow.airflow_api import run_seconds
 
     print(f"[demo] {ELT}: today's scheduled run ...", end=" ", flush=True)
-    run, = api.wait_for_runs(ELT, 1, settings.demo_run_timeout_seconds, services.check_alive, run_type="scheduled")
+    from datetime import UTC, datetime
+
+    today = f"{datetime.now(UTC).date().isoformat()}T00:00:00Z"  # the scheduler's run for today, not an earlier one
+    run = api.wait_for_runs(ELT, 1, settings.demo_run_timeout_seconds, services.check_alive, run_type="scheduled",
+                            run_after_gte=today)[0]
     skipped = {ti["task_id"] for ti in api.task_instances(ELT, run["dag_run_id"]) if ti["state"] == "skipped"}
     outcome = "no new data (load_raw skipped)" if "load_raw" in skipped else "with data"
     print(f"{run['state']}, {outcome} in {run_seconds(run):.0f} s (run {run['dag_run_id']})", flush=True)
