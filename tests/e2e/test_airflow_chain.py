@@ -138,66 +138,6 @@ def test_a_scheduled_run_after_the_data_ends_is_green_with_no_new_data(chain):
     assert "failed" not in states.values() and "upstream_failed" not in states.values()
 
 
-@pytest.fixture(scope="module")
-def daily_copy(chain, tmp_path_factory):
-    """A copy of the demo's home taken before the backfill below: the same two days run one at a time."""
-    settings, _, _ = chain
-    target = tmp_path_factory.mktemp("daily") / "home"
-    shutil.copytree(settings.home, target, ignore=shutil.ignore_patterns("*.wal", "logs"))
-    return Settings(home=target, airflow_port=settings.airflow_port)
-
-
-@pytest.fixture(scope="module")
-def airflow_up(chain, daily_copy):
-    """Airflow running on the demo's home again (as `segflow airflow ui` starts it), with a logged-in API client;
-    a backfill of segflow_elt over the last two days of week 5 runs through the scheduler first."""
-    settings, _, _ = chain
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("AIRFLOW", "SEGFLOW_PII_KEY"))}
-    with connect(settings, read_only=True) as con:
-        before = {t: table_fingerprint(con, t) for t in TABLES}
-    with running(settings) as services:
-        api = AirflowApi(services.base_url, airflow_local.ADMIN_USER, airflow_local.admin_password(settings))
-        api.wait_for_dags(["segflow_elt"], 120, services.check_alive)
-        api.set_paused("segflow_elt", False)
-        first, last = week_end(5).date() - timedelta(days=1), week_end(5).date()
-        backfill = api.backfill("segflow_elt", first, last)
-        runs = api.wait_for_runs("segflow_elt", 2, 1500, services.check_alive, run_type="backfill",
-                                 run_after_gte=f"{first}T00:00:00Z", run_after_lte=f"{last}T00:00:00Z")
-        api.wait_for_backfill(backfill["id"], 300, services.check_alive)
-        api.set_paused("segflow_elt", True)
-        with connect(settings, read_only=True) as con:
-            after = {t: table_fingerprint(con, t) for t in TABLES}
-        yield settings, api, runs, before, after
-    os.environ.update(saved)
-
-
-def test_task_logs_of_scheduler_runs_are_served_by_the_api(airflow_up):
-    settings, api, _, _, _ = airflow_up
-    run_id = f"backfill__{_day(5)}T00:00:00+00:00"
-    log = api.task_log("segflow_elt", run_id, "load_raw", 1)
-    assert "rows_loaded" in log or "Done. Returned value" in log, log[:2000]
-    gate = api.task_log("segflow_elt", run_id, "quality_gate", 1)
-    assert gate.strip(), "the gate's log is empty"
-    scheduled = f"scheduled__{datetime.now(UTC).date().isoformat()}T00:00:00+00:00"
-    skipped = api.task_log("segflow_elt", scheduled, "load_raw", 1)
-    assert "no new data: no landing file was delivered for" in skipped, skipped[:2000]
-
-
-def test_a_backfill_over_two_days_gives_the_tables_of_two_daily_runs(airflow_up, daily_copy):
-    settings, _, runs, before, after = airflow_up
-    assert sorted(r["dag_run_id"] for r in runs) == [f"backfill__{d}T00:00:00+00:00" for d in
-                                                     ((week_end(5) - timedelta(days=1)).date(), week_end(5).date())]
-    assert {r["state"] for r in runs} == {"success"}
-    for day in ((week_end(5) - timedelta(days=1)).date(), week_end(5).date()):  # the same days, one run each
-        assert airflow_local.test_dag("segflow_elt", day.isoformat(), daily_copy).state == "success"
-    diff = table_differences(settings.warehouse_path, daily_copy.warehouse_path, AS_OF_TABLES)
-    assert all(rows > 0 for rows, _, _ in diff.values()), diff
-    assert {t: (a, b) for t, (_, a, b) in diff.items() if a or b} == {}
-    # and re-running those days changed nothing (but the Sunday's drift screen, a day the demo never ran)
-    assert {t: v for t, v in after.items() if t != "ml.drift_metrics"} == \
-        {t: v for t, v in before.items() if t != "ml.drift_metrics"}
-
-
 def test_demo_prints_the_summary_and_where_to_look(chain):
     settings, _, proc = chain
     out = proc.stdout
@@ -267,6 +207,68 @@ def test_segments_recover_true_personas(chain):
     print(f"ARI vs generator personas (500 customers, 5 weeks): {result['adjusted_rand_index']}")
     assert result["adjusted_rand_index"] > 0.4
     assert result["customers_compared"] > 400
+
+
+# --- with Airflow up again: task logs through the API, a backfill vs daily runs (after the demo-state tests) ---
+
+@pytest.fixture(scope="module")
+def daily_copy(chain, tmp_path_factory):
+    """A copy of the demo's home taken before the backfill below: the same two days run one at a time."""
+    settings, _, _ = chain
+    target = tmp_path_factory.mktemp("daily") / "home"
+    shutil.copytree(settings.home, target, ignore=shutil.ignore_patterns("*.wal", "logs"))
+    return Settings(home=target, airflow_port=settings.airflow_port)
+
+
+@pytest.fixture(scope="module")
+def airflow_up(chain, daily_copy):
+    """Airflow running on the demo's home again (as `segflow airflow ui` starts it), with a logged-in API client;
+    a backfill of segflow_elt over the last two days of week 5 runs through the scheduler first."""
+    settings, _, _ = chain
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("AIRFLOW", "SEGFLOW_PII_KEY"))}
+    with connect(settings, read_only=True) as con:
+        before = {t: table_fingerprint(con, t) for t in TABLES}
+    with running(settings) as services:
+        api = AirflowApi(services.base_url, airflow_local.ADMIN_USER, airflow_local.admin_password(settings))
+        api.wait_for_dags(["segflow_elt"], 120, services.check_alive)
+        api.set_paused("segflow_elt", False)
+        first, last = week_end(5).date() - timedelta(days=1), week_end(5).date()
+        backfill = api.backfill("segflow_elt", first, last)
+        runs = api.wait_for_runs("segflow_elt", 2, 1500, services.check_alive, run_type="backfill",
+                                 run_after_gte=f"{first}T00:00:00Z", run_after_lte=f"{last}T00:00:00Z")
+        api.wait_for_backfill(backfill["id"], 300, services.check_alive)
+        api.set_paused("segflow_elt", True)
+        with connect(settings, read_only=True) as con:
+            after = {t: table_fingerprint(con, t) for t in TABLES}
+        yield settings, api, runs, before, after
+    os.environ.update(saved)
+
+
+def test_task_logs_of_scheduler_runs_are_served_by_the_api(airflow_up):
+    settings, api, _, _, _ = airflow_up
+    run_id = f"backfill__{_day(5)}T00:00:00+00:00"
+    log = api.task_log("segflow_elt", run_id, "load_raw", 1)
+    assert "rows_loaded" in log or "Done. Returned value" in log, log[:2000]
+    gate = api.task_log("segflow_elt", run_id, "quality_gate", 1)
+    assert gate.strip(), "the gate's log is empty"
+    scheduled = f"scheduled__{datetime.now(UTC).date().isoformat()}T00:00:00+00:00"
+    skipped = api.task_log("segflow_elt", scheduled, "load_raw", 1)
+    assert "no new data: no landing file was delivered for" in skipped, skipped[:2000]
+
+
+def test_a_backfill_over_two_days_gives_the_tables_of_two_daily_runs(airflow_up, daily_copy):
+    settings, _, runs, before, after = airflow_up
+    assert sorted(r["dag_run_id"] for r in runs) == [f"backfill__{d}T00:00:00+00:00" for d in
+                                                     ((week_end(5) - timedelta(days=1)).date(), week_end(5).date())]
+    assert {r["state"] for r in runs} == {"success"}
+    for day in ((week_end(5) - timedelta(days=1)).date(), week_end(5).date()):  # the same days, one run each
+        assert airflow_local.test_dag("segflow_elt", day.isoformat(), daily_copy).state == "success"
+    diff = table_differences(settings.warehouse_path, daily_copy.warehouse_path, AS_OF_TABLES)
+    assert all(rows > 0 for rows, _, _ in diff.values()), diff
+    assert {t: (a, b) for t, (_, a, b) in diff.items() if a or b} == {}
+    # and re-running those days changed nothing (but the Sunday's drift screen, a day the demo never ran)
+    assert {t: v for t, v in after.items() if t != "ml.drift_metrics"} == \
+        {t: v for t, v in before.items() if t != "ml.drift_metrics"}
 
 
 def test_rerunning_the_week_changes_nothing(airflow_up):
