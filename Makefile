@@ -12,7 +12,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 help:
 	@echo "make demo     install, generate demo data, run the DAGs through Airflow, print a summary"
 	@echo "make test     install and run the whole test suite (unit, dbt, DAGs, GX, end-to-end)"
-	@echo "make airflow  Airflow UI on http://127.0.0.1:8080 with the demo's runs"
+	@echo "make airflow  Airflow UI on http://127.0.0.1:8080 (SEGFLOW_AIRFLOW_PORT) with the demo's runs; quiet, logs to .segflow/artifacts/airflow/services"
 	@echo "make docs     dbt docs (lineage) as one HTML file"
 	@echo "make bench    scale benchmarks at 1M and 10M events (about 20 minutes) -> docs/benchmarks.md"
 	@echo "make lint     ruff"

@@ -4,7 +4,9 @@
 For the interval `[data_interval_start, data_interval_end)`:
 
 1. **load_raw** — every landing file whose date is before `data_interval_end` and that was never loaded
-   (manifest by checksum) goes verbatim into `raw.*`; unparseable lines go to `meta.load_rejects`.
+   (manifest by checksum) goes verbatim into `raw.*`; unparseable lines go to `meta.load_rejects`. When no
+   file was ever delivered for the interval's day(s), the task is **skipped** with "no new data" and the run
+   ends green without building (`SEGFLOW_SKIP_WHEN_NO_NEW_DATA`; e.g. a scheduled run after the demo data).
 2. **dbt_build** — `dbt build` as of `data_interval_end`: staging (typed + quarantine), intermediate
    (dedup, identity stitching, sessionization), marts; all dbt tests and unit tests.
 3. **quality_gate** — Great Expectations suites on the run's loads, staged events, sessions, orders, customer
@@ -66,9 +68,17 @@ WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
 def segflow_elt():
     @warehouse_task
     @fail_fast_on_user_errors
-    def load_raw(data_interval_end=None) -> dict:
-        from segflow.jobs.elt import load_interval
+    def load_raw(data_interval_start=None, data_interval_end=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
 
+        from segflow.jobs.elt import load_interval, no_new_data
+
+        reason = no_new_data(None, data_interval_start, data_interval_end)
+        if reason:
+            import logging
+
+            logging.getLogger("segflow").warning(reason)  # the skip's own message is not written to the log
+            raise AirflowSkipException(reason)
         report = load_interval(as_of=data_interval_end)
         return {k: v for k, v in report.items() if k != "files"}
 

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from segflow import progress
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -131,13 +133,15 @@ def validate_suites(batches: dict[str, tuple[pd.DataFrame, Callable]], parameter
     summaries = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas/GX deprecation chatter inside GX, not the gate's business
-        for name, (frame, build_suite) in batches.items():
+        for done, (name, (frame, build_suite)) in enumerate(batches.items()):
+            progress.step("validate", done, len(batches), f"suite {name} ...")
             batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(name="frame")
             definition = context.validation_definitions.add(
                 gx.ValidationDefinition(name=name, data=batch, suite=context.suites.add(build_suite())))
             result = definition.run(batch_parameters={"dataframe": frame},
                                     expectation_parameters=parameters or {}, run_id=run_id)
             summaries[name] = _summarize(name, result, len(frame))
+            progress.step("validate", done + 1, len(batches), f"suite {name} {'pass' if result.success else 'FAIL'}")
         index = None
         if docs_dir is not None:
             from expectations.data_docs import build_site

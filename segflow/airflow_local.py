@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ def airflow_env(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": "8080",
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.airflow_home / "passwords.json"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
@@ -45,6 +44,9 @@ def airflow_env(settings: Settings | None = None) -> dict[str, str]:
     env = dict(os.environ)
     for key, value in defaults.items():
         env.setdefault(key, value)
+    # tasks reach the Execution API through the api-server: it must follow the port actually used
+    env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+                   f"http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}/execution/")
     env["SEGFLOW_HOME"] = str(settings.home)  # the settings in hand always win: tasks must see the same home
     # the airflow CLI must be the one next to this interpreter (the project's venv)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -117,28 +119,3 @@ def test_dag(dag_id: str, logical_date: str, settings: Settings | None = None, c
     states = [state for found_dag, state in _FINISHED.findall(output) if found_dag == dag_id]
     state = states[-1] if states else ("failed" if returncode else "unknown")
     return DagRunOutcome(dag_id=dag_id, logical_date=logical_date, state=state, log=str(log))
-
-
-def standalone(settings: Settings | None = None) -> int:
-    """Run ``airflow standalone`` in the foreground (UI on 127.0.0.1:8080); Ctrl-C stops every component."""
-    settings = settings or get_settings()
-    init(settings)
-    env = airflow_env(settings)
-    print(f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}  "
-          f"user: {ADMIN_USER}  password: {admin_password(settings)}  (Ctrl-C to stop)", flush=True)
-    # Own session: a terminal Ctrl-C reaches only this process, which forwards exactly one SIGINT to
-    # `airflow standalone` (it then stops its components). Ctrl-C delivered to the whole group left the
-    # scheduler waiting forever on its LocalExecutor workers; SIGTERM would orphan the components.
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
-                            start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        print("stopping Airflow (waiting for its components to exit) ...", flush=True)
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return proc.wait()

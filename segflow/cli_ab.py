@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from segflow.cli_types import as_of, iso_date
 from segflow.errors import InputError
 
 AB_HELP = """\
@@ -21,19 +22,9 @@ docs/business-metrics.md.
 """
 
 
-def _day(value: str, option: str):
-    from datetime import date
-
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{option} {value!r} is not an ISO date (e.g. 2025-10-01)") from None
-
-
 def cmd_ab_readout(args) -> None:
     from pathlib import Path
 
-    from segflow.cli import _as_of
     from segflow.jobs.ab_readout import format_readout, read_assignments, read_outcomes, run_ab_readout
 
     assignments, experiment_id = read_assignments(Path(args.assignments), args.experiment_id)
@@ -43,10 +34,10 @@ def cmd_ab_readout(args) -> None:
             raise InputError("--outcomes and --from/--to exclude each other: outcomes come from one place")
         outcomes = read_outcomes(Path(args.outcomes))
     elif args.date_from and args.date_to:
-        period = (_day(args.date_from, "--from"), _day(args.date_to, "--to"))
+        period = (args.date_from, args.date_to)
     else:
         raise InputError("give --outcomes FILE.csv, or --from and --to to read outcomes from the marts")
-    result = run_ab_readout(assignments, experiment_id, outcomes=outcomes, period=period, as_of=_as_of(args.as_of))
+    result = run_ab_readout(assignments, experiment_id, outcomes=outcomes, period=period, as_of=args.as_of)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, default=str))
     else:
@@ -54,29 +45,31 @@ def cmd_ab_readout(args) -> None:
 
 
 def cmd_segment_kpis(args) -> None:
-    from segflow.cli import _as_of
     from segflow.jobs.segment_kpis import segment_kpis
 
-    print(json.dumps(segment_kpis(as_of=_as_of(args.as_of)).as_dict(), indent=2, default=str))
+    print(json.dumps(segment_kpis(as_of=args.as_of).as_dict(), indent=2, default=str))
 
 
-def add_parsers(sub) -> None:
-    p = sub.add_parser("ab-readout", help="A/B test uplift per segment with confidence intervals",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, description=AB_HELP)
+def ab_readout_args(p: argparse.ArgumentParser) -> None:
+    p.description = AB_HELP
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--assignments", required=True, metavar="FILE.csv",
                    help="experiment assignment table: customer_id, arm, optional experiment_id")
     p.add_argument("--outcomes", metavar="FILE.csv", help="outcomes per customer: customer_id, converted, revenue")
-    p.add_argument("--from", dest="date_from", metavar="DATE",
+    p.add_argument("--from", dest="date_from", metavar="DATE", type=iso_date,
                    help="without --outcomes: first day (ISO date) of the outcome period read from the marts")
-    p.add_argument("--to", dest="date_to", metavar="DATE",
+    p.add_argument("--to", dest="date_to", metavar="DATE", type=iso_date,
                    help="without --outcomes: last day (ISO date, included) of the outcome period")
-    p.add_argument("--as-of", help="the week whose segments to use (ISO date/time); default: latest segmentation")
+    p.add_argument("--as-of", type=as_of, help="the week whose segments to use (ISO date/time); default: latest segmentation")
     p.add_argument("--experiment-id", help="experiment id when the file has no experiment_id column "
                                            "(default: the file name without extension)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_ab_readout)
 
-    p = sub.add_parser("segment-kpis", help="per-segment KPIs (conversion, AOV, retention, churn, revenue share) "
-                                            "and separation tests for a week")
-    p.add_argument("--as-of", help="the segmented week (ISO date/time); default: latest segmentation")
+
+def segment_kpis_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Per-segment KPIs (conversion, AOV, retention, churn, revenue share) with confidence "
+                     "intervals, and how strongly the segments separate them, for a week. See "
+                     "docs/business-metrics.md.")
+    p.add_argument("--as-of", type=as_of, help="the segmented week (ISO date/time); default: latest segmentation")
     p.set_defaults(func=cmd_segment_kpis)

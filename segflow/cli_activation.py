@@ -1,5 +1,5 @@
 """``segflow activate | triggers | dead-letter``: send segment deltas and near-real-time triggers to the CRM sink
-(docs/activation.md). Registered by :func:`add_activation_parsers`; heavy imports happen inside the commands."""
+(docs/activation.md). Registered in segflow.cli.COMMANDS; heavy imports happen inside the commands."""
 
 from __future__ import annotations
 
@@ -53,16 +53,20 @@ def cmd_dead_letter(args) -> None:
     _print(dead_letters(replay=args.replay))
 
 
-def add_activation_parsers(sub) -> None:
+def activate_args(p) -> None:
     import argparse
 
-    p = sub.add_parser("activate", help="send the published segment delta to the CRM sink (SEGFLOW_SINK_URL)",
-                       description=ACTIVATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--as-of", help="the published week to send (ISO date); default: the latest publication")
+    from segflow.cli_types import as_of
+
+    p.description, p.formatter_class = ACTIVATE_HELP, argparse.RawDescriptionHelpFormatter
+    p.add_argument("--as-of", type=as_of, help="the published week to send (ISO date); default: the latest publication")
     p.set_defaults(func=cmd_activate)
 
-    p = sub.add_parser("triggers", help="detect abandoned carts and session offers in new landing files; outbox + "
-                       "sink", description=TRIGGERS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def triggers_args(p) -> None:
+    import argparse
+
+    p.description, p.formatter_class = TRIGGERS_HELP, argparse.RawDescriptionHelpFormatter
     p.add_argument("--watch", type=float, metavar="SECONDS",
                    help="run again every SECONDS until interrupted (one JSON line per run)")
     p.add_argument("--no-send", action="store_true", help="fill the outbox only; send nothing")
@@ -70,10 +74,10 @@ def add_activation_parsers(sub) -> None:
     p.add_argument("--limit", type=int, default=20, help="--list: rows to show (default 20)")
     p.set_defaults(func=cmd_triggers)
 
-    p = sub.add_parser("dead-letter", help="batches the sink refused or never answered: list, or --replay them",
-                       description="List the dead-lettered batches (activation.dead_letter) not yet replayed; "
-                       "with --replay, send each again with its original Idempotency-Key to its original "
-                       "destination (a receiver that deduplicates applies it once). Exits non-zero if any "
-                       "still fails.")
+
+def dead_letter_args(p) -> None:
+    p.description = ("List the dead-lettered batches (activation.dead_letter) not yet replayed; with --replay, send "
+                     "each again with its original Idempotency-Key to its original destination (a receiver that "
+                     "deduplicates applies it once). Exits non-zero if any still fails.")
     p.add_argument("--replay", action="store_true", help="send the dead-lettered batches again")
     p.set_defaults(func=cmd_dead_letter)

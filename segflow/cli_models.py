@@ -23,19 +23,23 @@ def cmd_models(args) -> None:
     print(json.dumps(result, indent=2, default=str))
 
 
-def add_model_parsers(sub) -> None:
-    p = sub.add_parser("assign", help="assign new and changed customers with the champion model's classifier",
-                       description="Compare today's customer features with the last weekly clustering's and assign "
-                       "the new and changed customers with the champion's classifier; writes "
-                       "ml.segment_assignments_daily (segment, probability, model version). See "
-                       "docs/model-registry.md.")
-    p.add_argument("--as-of", help="the day (must match the built features, ISO date/time); default: latest build")
+def assign_args(p) -> None:
+    from segflow.cli_types import as_of
+
+    p.description = ("Compare today's customer features with the last weekly clustering's and assign the new and "
+                     "changed customers with the champion's classifier; writes ml.segment_assignments_daily "
+                     "(segment, probability, model version). See docs/model-registry.md.")
+    p.add_argument("--as-of", type=as_of,
+                   help="the day (must match the built features, ISO date/time); default: latest build")
     p.set_defaults(func=cmd_assign)
 
-    p = sub.add_parser("models", help="the model registry: list versions, or register the week's model",
-                       description="list: every model version with its status (champion | retired | rejected), "
-                       "metrics and reason. register: store the week's model version and decide its promotion "
-                       "against the floors (SEGFLOW_REGISTRY_MIN_*); `segflow segment` does this itself.")
-    p.add_argument("action", choices=["list", "register"])
-    p.add_argument("--as-of", help="register: the week (default: the latest segmentation run)")
+
+def models_args(p) -> None:
+    from segflow.cli_types import as_of
+
+    p.description = ("list: every model version with its status (champion | retired | rejected), metrics and "
+                     "reason. register: store the week's model version and decide its promotion against the floors "
+                     "(SEGFLOW_REGISTRY_MIN_*); `segflow segment` does this itself.")
+    p.add_argument("action", choices=["list", "register"], help="list the versions, or register the week's model")
+    p.add_argument("--as-of", type=as_of, help="register: the week (default: the latest segmentation run)")
     p.set_defaults(func=cmd_models)

@@ -38,14 +38,17 @@ def cmd_report(args) -> None:
             print(f"segflow: no browser found; open {path.resolve().as_uri()}", file=sys.stderr)
 
 
-def add_report_parser(sub) -> None:
-    p = sub.add_parser(
-        "report", help="write the week's HTML report (plots of segments, drift, SPC, anomalies, CLV, funnel) and "
-        "open it", description="Render the weekly report of a segmented week into "
-        "$SEGFLOW_HOME/reports/weekly/segments_<date>.html (latest.html follows the newest week), print its path "
-        "and open it in the default browser. Static and offline: one HTML file, no script, no external resource. "
-        "See docs/report.md.")
-    p.add_argument("--as-of", help="the week (ISO date or date/time); default: the latest segmented week")
+def report_args(p) -> None:
+    import argparse
+
+    from segflow.cli_types import as_of
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = ("Render the weekly report of a segmented week into "
+                     "$SEGFLOW_HOME/reports/weekly/segments_<date>.html (latest.html follows the newest week), print its "
+                     "path and open it in the default browser. Static and offline: one HTML file, no script, no "
+                     "external resource. See docs/report.md.")
+    p.add_argument("--as-of", type=as_of, help="the week (ISO date or date/time); default: the latest segmented week")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.add_argument("--path", action="store_true",
                    help="only print the path of the report already written (the week's, or latest.html); "

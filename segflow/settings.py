@@ -340,6 +340,21 @@ class Settings(BaseSettings):
 
     # --- scheduling ------------------------------------------------------------------------------------
     week_start_weekday: int = Field(0, ge=0, le=6, description="0=Monday: the day a segment week closes.")
+    skip_when_no_new_data: bool = Field(
+        True, description="A segflow_elt run whose interval received no landing file (none loaded now or before "
+        "for its days) ends green with its load_raw task skipped ('no new data') and nothing downstream run, "
+        "instead of building and gating unchanged data. False: the run builds and the gate judges freshness.")
+
+    # --- embedded Airflow: `segflow demo`, `segflow airflow ui` (segflow/airflow_services.py) ------------
+    airflow_port: int = Field(
+        8080, ge=1, le=65535, description="Port of the embedded Airflow's api-server (UI, REST and the task "
+        "Execution API). AIRFLOW__API__PORT, when exported, wins. Not 8793/8794 (Airflow's log servers).")
+    airflow_start_timeout_seconds: float = Field(
+        180.0, gt=0, description="How long the demo and `segflow airflow ui` wait for the api-server to answer "
+        "and the dag-processor to register the DAGs.")
+    demo_run_timeout_seconds: float = Field(
+        1800.0, gt=0, description="How long the demo waits for one DAG run (a backfilled ELT day or a weekly run) "
+        "to finish before giving up.")
 
     # --- anomalies (segflow.jobs.anomalies, ml.anomaly; docs/anomalies.md) ------------------------------
     anomaly_window_days: int = Field(

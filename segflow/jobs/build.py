@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from segflow import procguard
+from segflow import procguard, progress
 from segflow.errors import BuildFailed, NotReady
 from segflow.settings import Settings, get_settings
 from segflow.warehouse import connect, duckdb_holder, is_lock_error
@@ -127,7 +127,7 @@ def run_dbt(
                 with connect(settings, timeout=max(0.0, deadline - time.monotonic())):
                     pass
             started = datetime.now()
-            with open(log_file, "w") as out:
+            with open(log_file, "w") as out, progress.follow(log_file, progress.dbt_node_progress(args[0])):
                 try:
                     returncode = procguard.run(command, cwd=settings.dbt_project_dir, env=env, stdout=out,
                                                stderr=subprocess.STDOUT,

@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 from pyarrow import ArrowInvalid
 
+from segflow import progress
 from segflow.ddl import META_COLUMNS, ensure_schema
 from segflow.erasure import filter_erased
 from segflow.errors import InputError, LoadFailed
@@ -240,9 +241,10 @@ def _run(settings: Settings, deliveries: list[Delivery], entries: list[Entry], s
     with connect(settings) as con:
         ensure_schema(con)
         try:
-            for delivery in deliveries:
+            for done, delivery in enumerate(deliveries, start=1):
                 result = load_file(con, delivery, replace=replace, settings=settings)
                 report.files.append(result)
+                progress.step("load", done, len(deliveries), f"{delivery.path.name} {result.status}")
                 if stop_on_mapping_error and result.reason and result.reason.startswith("mapping does not fit"):
                     raise MappingError(f"{delivery.path}: {result.reason}")
         except BaseException:

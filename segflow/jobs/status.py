@@ -142,9 +142,25 @@ def summary(settings: Settings | None = None, *, evaluation: bool = True, timeou
                               ).fetchone()
             if row:
                 out["published"] = {"as_of": str(row[0]), "path": row[1], "rows": row[2]}
+    out["links"] = links(settings)
     truth = settings.truth_dir / "personas.csv"
     if evaluation and truth.exists() and "segments" in out:
         out["evaluation"] = evaluate(settings)
+    return out
+
+
+def links(settings: Settings) -> dict[str, str]:
+    """Where to look next: the files that exist in this home, and the Airflow UI's address."""
+    port = os.environ.get("AIRFLOW__API__PORT") or str(settings.airflow_port)
+    found = {
+        "report": max((settings.artifacts_dir / "reports").glob("*"), default=None, key=lambda p: p.stat().st_mtime)
+        if (settings.artifacts_dir / "reports").is_dir() else None,
+        "data_docs": settings.artifacts_dir / "data_docs" / "index.html",
+        "dbt_docs": settings.dbt_target_dir / "static_index.html",
+        "export": settings.exports_dir / "segments" / "latest.csv",
+    }
+    out = {name: str(path) for name, path in found.items() if path is not None and path.exists()}
+    out["airflow_ui"] = f"http://127.0.0.1:{port} (`segflow airflow ui` starts it)"
     return out
 
 

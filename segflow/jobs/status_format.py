@@ -88,6 +88,10 @@ def format_summary(data: dict) -> str:
             error = f": {r['error'][:100]}" if r["error"] else ""
             lines.append(f"  {r['started_at'][:19]}  {r['step']:<20} {r['status']:<11} {r['seconds']:>7.1f} s"
                          f"{as_of}  by {r['by']}{error}")
+    links = data.get("links")
+    if links:
+        lines.append("links")
+        lines += [f"  {name.replace('_', ' '):<16} {where}" for name, where in links.items()]
     ev = data.get("evaluation")
     if ev:
         lines.append(f"vs true personas   adjusted Rand index {ev['adjusted_rand_index']:.3f} "

@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from segflow import progress
 from segflow.sources.generator_io import MALFORMED_KINDS as MALFORMED_KINDS  # re-exported
 from segflow.sources.generator_io import DayFiles, Delivery, ts
 
@@ -417,6 +418,7 @@ def generate(cfg: GeneratorConfig, landing_dir: Path, truth_dir: Path) -> Genera
             customers.write(max(sim.signup_at.date(), cfg.start), sim.profile)
             truth.writerow([sim.customer_id, persona.name, persona.name == "bot", sim.profile["signup_at"]])
             del sim  # the customer's events are not kept beyond the customer
+            progress.step("generate", index + 1, len(personas), "customers")
     report = GenerationReport(
         landing_dir=landing_dir, truth_dir=truth_dir, files=events.files + customers.files,
         customers=len(personas), events_generated=delivery.generated,

@@ -25,7 +25,7 @@ from segflow.warehouse import connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RUN_DATE = "2025-09-08"  # after the DAG's start_date
+RUN_DATE = "2025-09-03"  # after the DAG's start_date; its day (09-02) has a delivery (else "no new data")
 
 
 def _states(settings: Settings) -> dict[str, str]:

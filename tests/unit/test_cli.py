@@ -127,10 +127,11 @@ def test_installed_console_script_reports_errors_cleanly(tmp_path):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["generate", "--customers", "0"], "invalid generator option"),
-    (["generate", "--start", "notadate"], "invalid generator option"),
-    (["demo", "--weeks", "1"], "--weeks must be at least 2"),
-    (["demo", "--customers", "10"], "--customers must be at least 100"),
+    (["generate", "--customers", "0"], "argument --customers: 0 is below the minimum 1"),
+    (["generate", "--start", "notadate"], "argument --start: 'notadate' is not an ISO date"),
+    (["generate", "--late-share", "0.7"], "argument --late-share: 0.7 is not a share in [0, 0.5)"),
+    (["demo", "--weeks", "1"], "argument --weeks: 1 is below the minimum 2"),
+    (["demo", "--customers", "10"], "argument --customers: 10 is below the minimum 100"),
 ])
 def test_bad_options_give_one_line_errors(argv, fragment, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SEGFLOW_HOME", str(tmp_path / "home"))

@@ -256,8 +256,7 @@ def test_cli_mapping_schema_and_list(tmp_path, capsys):
 
 
 def test_load_help_explains_the_feature_with_an_example(capsys):
-    with pytest.raises(SystemExit):
-        main(["load", "--help"])
+    assert main(["load", "--help"]) == 0
     text = capsys.readouterr().out
     for needle in ("landing/<source>/", "_mapping.yml", "--mapping", "format: segment", "timestamp_format",
                    "event_id: {hash:", "segflow mapping check"):
