@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from datetime import timedelta
 
+from segflow import log_policy
 from segflow.airflow_local import WAREHOUSE_POOL
 
 __all__ = ["WAREHOUSE_POOL", "MARTS_URI", "WEEKLY_FEATURES_URI", "DEFAULT_ARGS", "PII_KEY_VARIABLE",
@@ -15,6 +16,8 @@ MARTS_URI = "segflow://warehouse/marts"
 WEEKLY_FEATURES_URI = "segflow://warehouse/customer_features/weekly"
 DEFAULT_ARGS = {"owner": "segflow", "retries": 1, "retry_delay": timedelta(minutes=1)}
 PII_KEY_VARIABLE = "segflow_pii_key"
+
+log_policy.apply()  # every DAG file imports this module: library noise stays out of every task log
 
 
 def task_settings():

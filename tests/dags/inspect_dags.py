@@ -27,11 +27,16 @@ for dag_id, dag in bag.dags.items():
         "timetable": type(timetable).__name__,
         "schedule_assets": sorted(a.uri for a in getattr(condition, "objects", []) or []) if condition else [],
         "catchup": dag.catchup,
+        "task_groups": {gid: {"doc_md": bool(group.doc_md), "tooltip": group.tooltip}
+                        for gid, group in dag.task_group.get_task_group_dict().items() if gid},
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                               "outlets": [o.uri for o in t.outlets], "downstream": sorted(t.downstream_task_ids),
                               "trigger_rule": str(t.trigger_rule.value if hasattr(t.trigger_rule, "value")
                                                   else t.trigger_rule),
                               "operator": type(t).__name__,
+                              "upstream": sorted(t.upstream_task_ids),
+                              "model_unique_id": getattr(t, "model_unique_id", None),
+                              "doc_md": bool(t.doc_md),
                               "trigger_dag_id": getattr(t, "trigger_dag_id", None)}
                   for t in dag.tasks},
     }

@@ -15,7 +15,15 @@ from segflow.settings import PROJECT_ROOT, Settings
 
 DAGS = PROJECT_ROOT / "dags"
 # tasks that never open the warehouse (they only look at dates / emit an asset event)
-NO_WAREHOUSE = {"is_week_end", "close_week", "resolve_as_of", "drift_says_recluster", "trigger_recluster"}
+NO_WAREHOUSE = {"is_week_end", "close_week", "resolve_as_of", "drift_says_recluster", "trigger_recluster",
+                "dbt_build.dbt_producer_watcher_done"}
+# the per-model dbt tasks (segflow/dbt_tasks.py): they read the build's results from XCom, never the warehouse
+WATCHERS = {"SegflowRunWatcher", "SegflowSeedWatcher"}
+PRODUCER = "dbt_build.dbt_producer_watcher"
+
+
+def _opens_warehouse(task_id: str, task: dict) -> bool:
+    return task_id not in NO_WAREHOUSE and task["operator"] not in WATCHERS
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +57,17 @@ def test_tags_owner_retries_docs(parsed, dag_id):
     assert dag["catchup"] is False
     for task_id, task in dag["tasks"].items():
         assert task["owner"] == "segflow", task_id
-        assert task["retries"] >= 1, task_id
+        if task["operator"] in WATCHERS:
+            assert task["retries"] == 0, task_id  # a retry cannot rebuild one model: the producer retries
+        else:
+            assert task["retries"] >= 1, task_id
+    assert all(group["doc_md"] for group in dag["task_groups"].values()), dag["task_groups"]
 
 
 def test_every_warehouse_task_runs_in_the_one_slot_pool(parsed):
     for dag in parsed["dags"].values():
         for task_id, task in dag["tasks"].items():
-            if task_id not in NO_WAREHOUSE:
+            if _opens_warehouse(task_id, task):
                 assert task["pool"] == WAREHOUSE_POOL, task_id
 
 
@@ -63,8 +75,9 @@ def test_every_warehouse_task_stops_its_dbt_when_killed(parsed):
     """@warehouse_task's operator has the on_kill that stops dbt (tested for real in tests/e2e/test_on_kill.py)."""
     for dag in parsed["dags"].values():
         for task_id, task in dag["tasks"].items():
-            if task_id not in NO_WAREHOUSE:
-                assert task["operator"] == "WarehouseTaskOperator", task_id
+            if _opens_warehouse(task_id, task):
+                expected = "SegflowDbtProducer" if task_id == PRODUCER else "WarehouseTaskOperator"
+                assert task["operator"] == expected, task_id
 
 
 def test_weekly_dag_is_scheduled_on_the_asset_the_elt_emits(parsed):
@@ -77,8 +90,10 @@ def test_weekly_dag_is_scheduled_on_the_asset_the_elt_emits(parsed):
 
 def test_elt_order_gate_before_week_close(parsed):
     tasks = parsed["dags"]["segflow_elt"]["tasks"]
-    assert tasks["load_raw"]["downstream"] == ["dbt_build"]
-    assert tasks["dbt_build"]["downstream"] == ["purge_raw_pii", "quality_gate"]
+    assert tasks["load_raw"]["downstream"] == [PRODUCER]
+    built = {t for t in tasks if t.startswith("dbt_build.")}
+    assert set(tasks["quality_gate"]["upstream"]) <= built and set(tasks["purge_raw_pii"]["upstream"]) <= built
+    assert "dbt_build.dbt_producer_watcher_done" in tasks["quality_gate"]["upstream"]
     assert tasks["quality_gate"]["downstream"] == ["drift_screen", "is_week_end"]
     assert tasks["is_week_end"]["downstream"] == ["close_week"]
     weekly = parsed["dags"]["segflow_segments_weekly"]["tasks"]
@@ -113,3 +128,52 @@ def test_raw_pii_is_purged_after_every_build_whatever_its_outcome(parsed):
     assert tasks["purge_raw_pii"]["downstream"] == []
     assert tasks["purge_raw_pii"]["trigger_rule"] == "all_done"
     assert tasks["purge_raw_pii"]["pool"] == WAREHOUSE_POOL
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    from segflow.dbt_manifest import require_manifest
+
+    return json.loads(require_manifest().read_text())
+
+
+def test_every_dbt_model_and_seed_is_a_task_with_its_tests(parsed, manifest):
+    tasks = parsed["dags"]["segflow_elt"]["tasks"]
+    watched = {t["model_unique_id"]: (task_id, t) for task_id, t in tasks.items() if t["operator"] in WATCHERS}
+    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
+    assert set(watched) == set(nodes) and len(nodes) > 50
+    for uid, node in nodes.items():
+        task_id, task = watched[uid]
+        suffix = "seed" if node["resource_type"] == "seed" else "run"
+        assert task_id == f"dbt_build.{node['name']}_{suffix}", uid
+        assert task["doc_md"], uid
+    # dbt's dependencies are the tasks' dependencies
+    upstream = tasks["dbt_build.fct_sessions_run"]["upstream"]
+    parents = [d for d in manifest["nodes"]["model.segflow.fct_sessions"]["depends_on"]["nodes"]
+               if d.startswith("model.")]
+    assert parents and sorted(upstream) == sorted(f"dbt_build.{p.split('.')[-1]}_run" for p in parents)
+
+
+def test_one_producer_runs_the_build_in_the_pool_before_every_watcher(parsed):
+    tasks = parsed["dags"]["segflow_elt"]["tasks"]
+    producers = [t for t, task in tasks.items() if task["operator"] == "SegflowDbtProducer"]
+    assert producers == [PRODUCER]
+    producer = tasks[PRODUCER]
+    assert producer["pool"] == WAREHOUSE_POOL and producer["retries"] >= 1
+    roots = [t for t, task in tasks.items() if task["operator"] in WATCHERS and PRODUCER in task["upstream"]]
+    assert roots
+    for task_id in roots:
+        # a root watcher starts when the build is over, whatever its outcome, to report its model
+        assert tasks[task_id]["trigger_rule"] == "all_done", task_id
+    for task_id, task in tasks.items():
+        if task["operator"] in WATCHERS and task_id not in roots:
+            assert task["upstream"] and all(u.startswith("dbt_build.") for u in task["upstream"]), task_id
+            assert task["trigger_rule"] == "all_success", task_id
+
+
+def test_the_manifest_comes_from_the_project_and_needs_no_warehouse(tmp_path, monkeypatch):
+    """`dbt parse` writes it with a warehouse path that does not exist; it is current for the project."""
+    from segflow.dbt_manifest import is_current, manifest_path
+
+    assert is_current()
+    assert not (manifest_path().parent / "parse-only.duckdb").exists()

@@ -103,8 +103,11 @@ def test_the_weekly_dag_valued_the_customers(chain):
 def test_week_close_emitted_the_asset(chain):
     settings, _, _ = chain
     states = _task_states(settings, "segflow_elt")
+    # every dbt model's task (and its tests') succeeded: docs/airflow.md
+    dbt = {task: states.pop(task) for task in list(states) if task.startswith("dbt_build.")}
+    assert len(dbt) > 100 and set(dbt.values()) == {"success"}
     # the daily drift screen ran and found no drift: no early re-cluster triggered or recorded
-    assert states == {"load_raw": "success", "dbt_build": "success", "quality_gate": "success",
+    assert states == {"load_raw": "success", "quality_gate": "success",
                       "is_week_end": "success", "close_week": "success", "purge_raw_pii": "success",
                       "drift_screen": "success", "drift_says_recluster": "success",
                       "trigger_recluster": "skipped", "record_recluster": "skipped"}
