@@ -52,6 +52,8 @@ def broken_project(home_copy, tmp_path, monkeypatch):
     models = project / "models" / "zz_e2e"
     models.mkdir()
     (models / "zz_broken.sql").write_text(
+        # a table: a view would be created without running the query, so without the error
+        "{{ config(materialized='table') }}\n"
         f"select error('{MESSAGE}') as boom from {{{{ ref('int_run_context') }}}}\n")
     (models / "zz_after_broken.sql").write_text("select * from {{ ref('zz_broken') }}\n")
     monkeypatch.setenv("SEGFLOW_DBT_PROJECT_DIR", str(project))
