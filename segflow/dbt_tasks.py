@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +48,9 @@ from segflow.orchestration import alert_on_failure
 from segflow.settings import get_settings
 
 GROUP_ID = "dbt_build"
+# Cosmos's operators log to the "cosmos.operators.base" logger (kept at WARNING by segflow.log_policy): the lines
+# segflow's tasks add go to this one, at INFO in every task log
+log = logging.getLogger(__name__)
 PRODUCER_ID = "dbt_producer_watcher"  # Cosmos's task id, kept: its watchers look the producer up by it
 
 GROUP_DOC = """
@@ -106,7 +110,7 @@ class SegflowDbtProducer(DbtProducerWatcherOperator):
         from segflow import procguard
 
         stopped = procguard.stop_all()
-        self.log.warning("segflow: task killed; stopped %d running dbt process group(s)", stopped)
+        log.warning("segflow: task killed; stopped %d running dbt process group(s)", stopped)
 
 
 def lines_key(unique_id: str, tests: bool) -> str:
@@ -179,7 +183,7 @@ class _NeverRunsDbt:
         for tests in kinds:
             for line in context["ti"].xcom_pull(task_ids=self.producer_task_id,
                                                 key=lines_key(self.model_unique_id, tests)) or []:
-                self.log.info("%s", line)
+                log.info("%s", line)
 
     def _fallback_to_non_watcher_run(self, try_number: int, context: Any) -> bool:
         from airflow.sdk.exceptions import AirflowFailException
@@ -193,7 +197,7 @@ class _NeverRunsDbt:
         from cosmos.operators._watcher.state import ProducerTaskState
 
         if producer_task_state == ProducerTaskState.SUCCESS:
-            self.log.info("dbt reported nothing for '%s' in a successful build (an ephemeral or disabled "
+            log.info("dbt reported nothing for '%s' in a successful build (an ephemeral or disabled "
                           "node): nothing to do", self.model_unique_id)
             return True
         if producer_task_state in (ProducerTaskState.FAILED, ProducerTaskState.SKIPPED):
