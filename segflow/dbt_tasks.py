@@ -19,9 +19,11 @@ The producer comes before the first watchers (watchers start when the build is o
 with one writer and two cores nothing else could run beside the build anyway, and ``airflow dags test`` (the
 demo, the tests) runs tasks one by one, so a watcher started before the producer would wait forever.
 
-Cosmos 1.15 has no option for the producer's or the watchers' class, so :func:`dbt_task_group` swaps the
-classes of the tasks it rendered for the subclasses below (same attributes, one method each overridden);
-``tests/dags`` checks the result. Imported by DAG files only (it imports Airflow and Cosmos).
+Cosmos 1.15 has no option for the producer's class (its path is computed from the execution mode), and its
+``RenderConfig.node_converters`` hook would have segflow rebuild each watcher's arguments itself; so
+:func:`dbt_task_group` swaps the classes of the tasks Cosmos rendered for the subclasses below (same
+attributes, a few methods overridden), and refuses a producer or watcher class it has no subclass for;
+``tests/dags`` checks both. Imported by DAG files only (it imports Airflow and Cosmos).
 """
 
 from __future__ import annotations
@@ -221,6 +223,22 @@ _SWAPS = {DbtProducerWatcherOperator: SegflowDbtProducer, DbtRunWatcherOperator:
           DbtTestWatcherOperator: SegflowTestWatcher, DbtSeedWatcherOperator: SegflowSeedWatcher}
 
 
+def swap_class(task) -> None:
+    """Give a task Cosmos rendered segflow's class for it. A producer or watcher of a class segflow does not
+    know (a dbt resource type it never rendered before, a newer Cosmos) is refused: it would run dbt itself."""
+    from cosmos.operators._watcher.base import BaseConsumerSensor
+
+    from segflow.errors import SegflowError
+
+    segflow_class = _SWAPS.get(type(task))
+    if segflow_class is not None:
+        task.__class__ = segflow_class
+    elif isinstance(task, (DbtProducerWatcherOperator, BaseConsumerSensor)) and not isinstance(
+            task, (SegflowDbtProducer, _NeverRunsDbt)):
+        raise SegflowError(f"Cosmos rendered {task.task_id} as a {type(task).__name__}, which segflow has no "
+                           "class for (segflow/dbt_tasks.py): it would run dbt outside segflow's build.")
+
+
 def cosmos_configs(settings=None) -> tuple[ProjectConfig, ProfileConfig]:
     """The project (from the manifest) and profile (segflow's profiles.yml) every Cosmos rendering uses."""
     settings = settings or get_settings()
@@ -269,9 +287,7 @@ def adopt(group: TaskGroup) -> None:
     producer = next(t for t in tasks if isinstance(t, DbtProducerWatcherOperator))
     descriptions = _model_docs(json.loads(require_manifest().read_text()))
     for task in tasks:
-        for cosmos_class, segflow_class in _SWAPS.items():
-            if type(task) is cosmos_class:
-                task.__class__ = segflow_class
+        swap_class(task)
         if task is producer or not hasattr(task, "producer_task_id"):
             continue
         if not task.upstream_list:
