@@ -44,8 +44,11 @@ def test_expected_dags_present(parsed):
     assert len(parsed["file_seconds"]) == len(list(DAGS.glob("*.py")))
 
 
-def test_every_dag_file_parses_in_under_two_seconds(parsed):
-    slow = {f: s for f, s in parsed["file_seconds"].items() if s >= 2.0}
+def test_every_dag_file_parses_in_under_a_second_of_cpu(parsed):
+    # CPU time, not wall time: the bound must hold on a busy machine (segflow_elt: ~0.3 s, rendering its dbt
+    # models from the manifest; the other files: ~0.05 s)
+    assert set(parsed["file_cpu_seconds"]) == {p.name for p in DAGS.glob("*.py")}
+    slow = {f: s for f, s in parsed["file_cpu_seconds"].items() if s >= 1.0}
     assert slow == {}
 
 
