@@ -47,8 +47,8 @@ from segflow.orchestration import (
     WEEKLY_FEATURES_URI,
     alert_on_failure,
     fail_fast_on_user_errors,
+    parse_settings,
 )
-from segflow.settings import get_settings
 
 MARTS = Asset(MARTS_URI)
 WEEKLY_FEATURES = Asset(WEEKLY_FEATURES_URI)
@@ -84,10 +84,11 @@ def segflow_elt():
 
         return build(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()
 
-    if get_settings().airflow_dbt_tasks == "per_model":
+    settings = parse_settings()
+    if settings.airflow_dbt_tasks == "per_model":
         from segflow.dbt_tasks import dbt_task_group
 
-        dbt = dbt_task_group()
+        dbt = dbt_task_group(settings)
     else:
         dbt = dbt_build()
 

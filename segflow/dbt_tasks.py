@@ -15,7 +15,8 @@ segflow keeps Cosmos's rendering and its watcher protocol, with two changes (doc
   or the producer did not report its model: a second writer outside the lock. segflow's watchers fail
   instead, saying to re-run the producer.
 
-The producer comes before the first watchers (watchers start when the build is over, whatever its outcome):
+The producer comes before the first watchers (they start when the build has succeeded or failed:
+``one_done``; a build that never ran, its upstream failed, skips them):
 with one writer and two cores nothing else could run beside the build anyway, and ``airflow dags test`` (the
 demo, the tests) runs tasks one by one, so a watcher started before the producer would wait forever.
 
@@ -258,9 +259,9 @@ def _model_docs(manifest: dict) -> dict[str, str]:
             for node in manifest.get("nodes", {}).values() if node.get("resource_type") in ("model", "seed")}
 
 
-def dbt_task_group(group_id: str = GROUP_ID) -> TaskGroup:
+def dbt_task_group(settings=None, group_id: str = GROUP_ID) -> TaskGroup:
     """The ``dbt_build`` task group of ``segflow_elt`` (call inside the DAG definition)."""
-    settings = get_settings()
+    settings = settings or get_settings()
     project, profile = cosmos_configs(settings)
     watcher_timeout = timedelta(seconds=settings.airflow_dbt_watcher_timeout_seconds)
     group = DbtTaskGroup(
@@ -280,23 +281,24 @@ def dbt_task_group(group_id: str = GROUP_ID) -> TaskGroup:
         tooltip="dbt: one task per model, one producer running the build",
         doc_md=GROUP_DOC,
     )
-    adopt(group)
+    adopt(group, settings)
     return group
 
 
-def adopt(group: TaskGroup) -> None:
+def adopt(group: TaskGroup, settings=None) -> None:
     """segflow's classes for the producer and watchers Cosmos rendered in ``group``; watchers start after the
-    producer, whatever its outcome; every nested task group gets its model's description as ``doc_md``."""
+    producer has succeeded or failed; every nested task group gets its model's description as ``doc_md``."""
     tasks = _all_tasks(group)
     producer = next(t for t in tasks if isinstance(t, DbtProducerWatcherOperator))
-    descriptions = _model_docs(json.loads(require_manifest().read_text()))
+    descriptions = _model_docs(json.loads(require_manifest(settings).read_text()))
     for task in tasks:
         swap_class(task)
         if task is producer or not hasattr(task, "producer_task_id"):
             continue
         if not task.upstream_list:
             producer >> task
-            task.trigger_rule = TriggerRule.ALL_DONE
+            # succeeded or failed: report the models; upstream_failed or skipped (no build ran): skip
+            task.trigger_rule = TriggerRule.ONE_DONE
         task.segflow_has_tests = bool(producer.tests_per_model.get(task.model_unique_id))
         name = task.model_unique_id.rsplit(".", 1)[-1]
         tested = " and its data tests" if task.segflow_has_tests else ""

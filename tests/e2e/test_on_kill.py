@@ -126,3 +126,6 @@ def test_an_invalid_setting_fails_the_run_with_its_one_line_message(airflow_home
     assert "validation error for Settings" not in text  # pydantic's multi-line report never reaches the log
     states = _task_states(airflow_home, "segflow_elt")
     assert states["load_raw"] == "failed" and states["dbt_build.dbt_producer_watcher"] == "upstream_failed"
+    # no build ran: the model tasks are skipped, not left waiting for results that never come
+    models = {t: s for t, s in states.items() if t.startswith("dbt_build.") and t.endswith(("_run", "_seed"))}
+    assert len(models) > 50 and set(models.values()) == {"skipped"}
