@@ -8,7 +8,10 @@ For the interval `[data_interval_start, data_interval_end)`:
    file was ever delivered for the interval's day(s), the task is **skipped** with "no new data" and the run
    ends green without building (`SEGFLOW_SKIP_WHEN_NO_NEW_DATA`; e.g. a scheduled run after the demo data).
 2. **dbt_build** — `dbt build` as of `data_interval_end`: staging (typed + quarantine), intermediate
-   (dedup, identity stitching, sessionization), marts; all dbt tests and unit tests.
+   (dedup, identity stitching, sessionization), marts, and their data tests. A task group with one task per
+   dbt model with its tests (`<model>_run`), rendered by astronomer-cosmos from the dbt manifest;
+   `dbt_producer_watcher` runs the one build, the model tasks report each model's result with dbt's lines
+   (docs/airflow.md). `SEGFLOW_AIRFLOW_DBT_TASKS=single` makes it one `dbt_build` task.
 3. **quality_gate** — Great Expectations suites on the run's loads, staged events, sessions, orders, customer
    profiles and features, plus freshness, volume change vs the previous run and distributions learned from
    history. A failure fails the run: nothing downstream runs, the last published segments stay, and an alert
@@ -49,6 +52,7 @@ from segflow.orchestration import (
     WEEKLY_FEATURES_URI,
     alert_on_failure,
     fail_fast_on_user_errors,
+    parse_settings,
 )
 
 MARTS = Asset(MARTS_URI)
@@ -82,14 +86,24 @@ def segflow_elt():
         report = load_interval(as_of=data_interval_end)
         return {k: v for k, v in report.items() if k != "files"}
 
-    @warehouse_task
+    @warehouse_task(on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
     def dbt_build(data_interval_end=None) -> dict:
+        """The whole `dbt build` as one task (`SEGFLOW_AIRFLOW_DBT_TASKS=single`); its log ends with the
+        build's counts and the path of dbt's full log."""
         from segflow.jobs.build import build
         from segflow.jobs.ml_common import to_naive_utc
         from segflow.orchestration import task_settings
 
         return build(task_settings(), as_of=to_naive_utc(data_interval_end)).as_dict()
+
+    settings = parse_settings()
+    if settings.airflow_dbt_tasks == "per_model":
+        from segflow.dbt_tasks import dbt_task_group
+
+        dbt = dbt_task_group(settings)
+    else:
+        dbt = dbt_build()
 
     @warehouse_task(outlets=[MARTS], on_failure_callback=alert_on_failure)
     @fail_fast_on_user_errors
@@ -160,7 +174,7 @@ def segflow_elt():
         return record_recluster_trigger(as_of=datetime.fromisoformat(screen["as_of"]), reason=screen["reason"],
                                         dag_run_id=run_id)
 
-    built = load_raw() >> dbt_build()
+    built = load_raw() >> dbt
     gate = quality_gate()
     built >> gate >> is_week_end() >> close_week()
     screen = drift_screen()

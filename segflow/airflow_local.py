@@ -80,8 +80,12 @@ def admin_password(settings: Settings) -> str:
 
 
 def init(settings: Settings | None = None) -> dict:
-    """Create/migrate the metadata DB, the one-slot warehouse pool and the login. Idempotent."""
+    """Create/migrate the metadata DB, the one-slot warehouse pool and the login; write the dbt manifest the
+    DAG is rendered from if the dbt project changed since (segflow.dbt_manifest). Idempotent."""
+    from segflow.dbt_manifest import ensure_manifest
+
     settings = settings or get_settings()
+    ensure_manifest(settings)
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     passwords = settings.airflow_home / "passwords.json"
     if not passwords.exists():

@@ -6,15 +6,33 @@ import functools
 from collections.abc import Callable
 from datetime import timedelta
 
+from segflow import log_policy
 from segflow.airflow_local import WAREHOUSE_POOL
 
 __all__ = ["WAREHOUSE_POOL", "MARTS_URI", "WEEKLY_FEATURES_URI", "DEFAULT_ARGS", "PII_KEY_VARIABLE",
-           "alert_on_failure", "fail_fast_on_user_errors", "task_settings"]
+           "alert_on_failure", "fail_fast_on_user_errors", "parse_settings", "task_settings"]
 
 MARTS_URI = "segflow://warehouse/marts"
 WEEKLY_FEATURES_URI = "segflow://warehouse/customer_features/weekly"
 DEFAULT_ARGS = {"owner": "segflow", "retries": 1, "retry_delay": timedelta(minutes=1)}
 PII_KEY_VARIABLE = "segflow_pii_key"
+
+log_policy.apply()  # every DAG file imports this module: library noise stays out of every task log
+
+
+def parse_settings():
+    """Settings for a DAG file while Airflow parses it (the dbt tasks are rendered from them). An invalid
+    setting must not make the DAG vanish as an import error: the DAG then parses with every setting at its
+    default, and its first task fails with the setting's one-line message (``fail_fast_on_user_errors``)."""
+    import logging
+
+    from segflow.settings import Settings, SettingsError, get_settings
+
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        logging.getLogger(__name__).warning("segflow: parsing with default settings: %s", exc)
+        return Settings.model_construct()
 
 
 def task_settings():

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 GRACE_SECONDS = 5.0
@@ -52,19 +53,33 @@ def _prctl_pdeathsig(sig: int) -> None:
 
 
 def run(command: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None, stdout=None,
-        stderr=None, keep_fds: tuple[int, ...] = ()) -> int:
+        stderr=None, keep_fds: tuple[int, ...] = (), on_line: Callable[[str], None] | None = None) -> int:
     """Run ``command`` under a guard and wait; returns its exit code. Raises :class:`Stopped` when
     :func:`stop_all` stopped it.
 
-    ``keep_fds`` are inherited by the guard only (e.g. the warehouse lock), never by the command."""
+    ``keep_fds`` are inherited by the guard only (e.g. the warehouse lock), never by the command. With
+    ``on_line``, the command's standard output is read line by line as it comes (``stdout`` is then ignored) and
+    each line, without its newline, is handed to ``on_line``."""
+    if on_line is not None:
+        stdout = subprocess.PIPE
     if not supported():
-        return subprocess.run(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr, check=False).returncode
-    guard = [sys.executable, "-m", "segflow.procguard", str(os.getpid()), "--", *command]
-    proc = subprocess.Popen(guard, cwd=cwd, env=env, stdout=stdout, stderr=stderr, pass_fds=keep_fds,
-                            process_group=0, preexec_fn=lambda: _prctl_pdeathsig(signal.SIGTERM))
+        if on_line is None:
+            return subprocess.run(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr, check=False).returncode
+        guard = command
+        extra = {}
+    else:
+        guard = [sys.executable, "-m", "segflow.procguard", str(os.getpid()), "--", *command]
+        extra = {"pass_fds": keep_fds, "process_group": 0,
+                 "preexec_fn": lambda: _prctl_pdeathsig(signal.SIGTERM)}
+    proc = subprocess.Popen(guard, cwd=cwd, env=env, stdout=stdout, stderr=stderr,
+                            text=on_line is not None, bufsize=1 if on_line is not None else -1, **extra)
     with _running_lock:
         _running.add(proc)
     try:
+        if on_line is not None:
+            for line in proc.stdout:
+                on_line(line.rstrip("\n"))
+            proc.stdout.close()
         returncode = proc.wait()
     except BaseException:
         _stop(proc)

@@ -187,6 +187,15 @@ class Settings(BaseSettings):
         "on_failure_callback); it is always logged. Empty = log only.")
     alert_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of the alert webhook request.")
 
+    # --- Airflow: how dbt appears in segflow_elt (docs/airflow.md) ------------------------------------
+    airflow_dbt_tasks: Literal["per_model", "single"] = Field(
+        "per_model", description="per_model: every dbt model (and its tests) is a task of the segflow_elt DAG, "
+        "rendered by astronomer-cosmos from the dbt manifest (one `dbt build` producer, per-model watcher "
+        "tasks); single: one dbt_build task. Read when the DAG file is parsed.")
+    airflow_dbt_watcher_timeout_seconds: float = Field(
+        600.0, gt=0, description="How long a per-model watcher task may wait for the build to report its model "
+        "before it fails (it never runs dbt itself).")
+
     # --- segmentation --------------------------------------------------------------------------------
     features: tuple[str, ...] = DEFAULT_FEATURES
     k_min: int = Field(3, ge=2)

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -105,17 +106,23 @@ def _dbt_executable(settings: Settings) -> list[str]:
 def run_dbt(
     args: list[str], settings: Settings | None = None, as_of: datetime | None = None, check: bool = True,
     extra_vars: dict | None = None, run_env: dict[str, str] | None = None,
+    on_event: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Run ``dbt <args>`` with segflow's vars; raises :class:`BuildFailed` (naming the failed nodes).
 
     dbt is a warehouse writer like any other: it runs under the warehouse lock (waiting for it like
     :func:`segflow.warehouse.connect`, with the same message), and under a guard (:mod:`segflow.procguard`) that
-    takes it down, with anything it started, when this process dies or is stopped."""
+    takes it down, with anything it started, when this process dies or is stopped.
+
+    With ``on_event``, dbt logs structured events (``--log-format json``) and each one (a JSON line) is handed to
+    ``on_event`` as dbt writes it (Airflow's per-model tasks follow the build that way, docs/airflow.md); the log
+    file still gets dbt's readable lines."""
     settings = settings or get_settings()
     settings.ensure_dirs()
     settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
     variables = {**dbt_vars(settings), **(extra_vars or {})}
-    command = [*_dbt_executable(settings), *args, "--vars", json.dumps(variables)]
+    json_log = ["--log-format", "json"] if on_event is not None else []
+    command = [*_dbt_executable(settings), *args, *json_log, "--vars", json.dumps(variables)]
     log_file = settings.dbt_log_dir / f"{args[0]}.out"
     env = dbt_env(settings, as_of, run_env)
     deadline = time.monotonic() + settings.lock_timeout_seconds
@@ -131,7 +138,8 @@ def run_dbt(
                 try:
                     returncode = procguard.run(command, cwd=settings.dbt_project_dir, env=env, stdout=out,
                                                stderr=subprocess.STDOUT,
-                                               keep_fds=(lock_fd,) if lock_fd is not None else ())
+                                               keep_fds=(lock_fd,) if lock_fd is not None else (),
+                                               on_line=_event_tee(out, on_event) if on_event else None)
                 except procguard.Stopped:
                     raise BuildFailed(f"`dbt {args[0]}` was stopped (the task was killed). Log: {log_file}"
                                       ) from None
@@ -165,12 +173,28 @@ def run_dbt(
     return result
 
 
+def _event_tee(out, on_event: Callable[[str], None]) -> Callable[[str], None]:
+    """One line of dbt's JSON log: its readable message to the log file, the line itself to ``on_event``."""
+
+    def handle(line: str) -> None:
+        try:
+            message = json.loads(line).get("info", {}).get("msg")
+        except (ValueError, AttributeError):
+            message = None
+        out.write(f"{line if message is None else message}\n")
+        out.flush()
+        on_event(line)
+
+    return handle
+
+
 @warehouse_step("build")
-def build(settings: Settings | None = None, as_of: datetime | None = None, full_refresh: bool = False
-          ) -> BuildResult:
+def build(settings: Settings | None = None, as_of: datetime | None = None, full_refresh: bool = False,
+          on_event: Callable[[str], None] | None = None) -> BuildResult:
     """``dbt build`` (seeds, models and data tests) as of ``as_of``: incremental since the last
     successful build where that gives the same tables as a full rebuild, else a full refresh (see
-    :mod:`segflow.jobs.build_state`)."""
+    :mod:`segflow.jobs.build_state`). ``on_event`` receives dbt's structured log lines as they come
+    (:func:`run_dbt`)."""
     from segflow.ddl import ensure_schema
     from segflow.jobs import build_state
     from segflow.jobs.purge_pii import check_key_matches_purges
@@ -202,7 +226,7 @@ def build(settings: Settings | None = None, as_of: datetime | None = None, full_
     # (dbt's own advice), so a build spends its time on the models and the data tests
     args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if plan.full_refresh else [])]
     try:
-        result = run_dbt(args, settings, as_of, run_env=plan.run_env())
+        result = run_dbt(args, settings, as_of, run_env=plan.run_env(), on_event=on_event)
     except BaseException:
         with connect(settings) as con:
             build_state.record_end(con, plan, "failed", None)

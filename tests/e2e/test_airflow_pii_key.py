@@ -57,7 +57,7 @@ def test_dbt_build_takes_the_key_from_an_airflow_variable_and_fails_clearly_with
     settings = own_data_home
     outcome = airflow_local.test_dag("segflow_elt", RUN_DATE, settings)
     assert outcome.state == "failed"
-    assert _states(settings)["dbt_build"] == "failed"
+    assert _states(settings)["dbt_build.dbt_producer_watcher"] == "failed"
     log = Path(outcome.log).read_text()
     assert "SEGFLOW_PII_KEY is not set" in log and "secrets.token_hex(32)" in log
 
@@ -66,7 +66,7 @@ def test_dbt_build_takes_the_key_from_an_airflow_variable_and_fails_clearly_with
                    env=airflow_local.airflow_env(settings), check=True, capture_output=True)
     outcome = airflow_local.test_dag("segflow_elt", RUN_DATE, settings)
     states = _states(settings)
-    assert states["dbt_build"] == "success" and states["purge_raw_pii"] == "success", outcome.log
+    assert states["dbt_build.dbt_producer_watcher"] == "success" and states["purge_raw_pii"] == "success", outcome.log
     with connect(settings, read_only=True) as con:
         (email_hash,) = con.execute("select email_hash from staging.stg_raw__customers").fetchall()[0]
     assert email_hash == hmac.new(key.encode(), b"carl@example.net", hashlib.sha256).hexdigest()

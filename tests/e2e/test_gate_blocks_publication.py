@@ -101,7 +101,7 @@ def test_gate_passes_clean_data_and_blocks_a_corrupted_delivery(home_copy, webho
     elt = airflow_local.test_dag("segflow_elt", week5, settings)
     assert elt.state == "failed"
     states = _states(settings, "segflow_elt")
-    assert states["load_raw"] == "success" and states["dbt_build"] == "success"
+    assert states["load_raw"] == "success" and states["dbt_build.dbt_producer_watcher"] == "success"
     assert states["quality_gate"] == "failed"
     assert states["is_week_end"] == states["close_week"] == "upstream_failed"
     with connect(settings, read_only=True) as con:

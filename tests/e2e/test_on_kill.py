@@ -92,7 +92,7 @@ def test_a_task_airflow_stops_takes_its_dbt_down(airflow_home, tmp_path):
             dbt = [pid for pid, cmd in _descendants(airflow.pid).items()
                    if "procguard" not in cmd and "/dbt build" in cmd]
             time.sleep(0.1)
-        assert dbt, "dbt never started under the dbt_build task"
+        assert dbt, "dbt never started under the dbt_build producer task"
         os.kill(airflow.pid, signal.SIGTERM)  # what the supervisor sends a task it stops
         # dbt needs far longer for this build: gone within 3 s means on_kill stopped it
         deadline = time.monotonic() + 3
@@ -108,7 +108,7 @@ def test_a_task_airflow_stops_takes_its_dbt_down(airflow_home, tmp_path):
     assert "segflow: task killed; stopped 1 running dbt process group(s)" in text
     assert "`dbt build` was stopped (the task was killed)" in text
     states = _task_states(settings, "segflow_elt")
-    assert states["load_raw"] == "success" and states["dbt_build"] == "failed"
+    assert states["load_raw"] == "success" and states["dbt_build.dbt_producer_watcher"] == "failed"
     assert states["quality_gate"] == "upstream_failed"
     with connect(settings, timeout=5) as con:  # the warehouse is free again; the build recorded its failure
         assert con.execute("select status from meta.build_state order by build_seq desc limit 1"
@@ -125,4 +125,7 @@ def test_an_invalid_setting_fails_the_run_with_its_one_line_message(airflow_home
     assert f"AirflowFailException: {line}" in text
     assert "validation error for Settings" not in text  # pydantic's multi-line report never reaches the log
     states = _task_states(airflow_home, "segflow_elt")
-    assert states["load_raw"] == "failed" and states["dbt_build"] == "upstream_failed"
+    assert states["load_raw"] == "failed" and states["dbt_build.dbt_producer_watcher"] == "upstream_failed"
+    # no build ran: the model tasks are skipped, not left waiting for results that never come
+    models = {t: s for t, s in states.items() if t.startswith("dbt_build.") and t.endswith(("_run", "_seed"))}
+    assert len(models) > 50 and set(models.values()) == {"skipped"}
