@@ -87,3 +87,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         [schema, table],
     ).fetchone()
     return bool(row and row[0])
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame, where: str, params: list) -> None:
+    """Replace the rows of ``table`` matching ``where`` (inside the caller's transaction) by ``frame``'s rows,
+    matched by column name."""
+    con.execute(f"delete from {table} where {where}", params)
+    if len(frame):
+        con.register("_insert_frame", frame)
+        con.execute(f"insert into {table} by name select * from _insert_frame")
+        con.unregister("_insert_frame")

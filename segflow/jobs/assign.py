@@ -25,7 +25,7 @@ from segflow.ddl import ensure_schema
 from segflow.errors import InputError
 from segflow.jobs.ml_common import to_naive_utc
 from segflow.settings import Settings, get_settings
-from segflow.warehouse import connect, table_exists
+from segflow.warehouse import connect, insert_frame, table_exists
 from segflow.warehouse_lock import warehouse_step
 
 __all__ = ["DailyAssignment", "assign_daily", "changed_customers"]
@@ -112,12 +112,7 @@ def assign_daily(settings: Settings | None = None, as_of: datetime | None = None
     with connect(settings) as con:
         ensure_schema(con)
         con.execute("begin transaction")
-        con.execute("delete from ml.segment_assignments_daily where as_of = ? and reason in ('new', 'changed')",
-                    [as_of])
-        if len(out):
-            con.register("_daily", out)
-            con.execute("insert into ml.segment_assignments_daily by name select * from _daily")
-            con.unregister("_daily")
+        insert_frame(con, "ml.segment_assignments_daily", out, "as_of = ? and reason in ('new', 'changed')", [as_of])
         con.execute("commit")
     return DailyAssignment(as_of=as_of, status="assigned", model_version=champion["version"],
                            reference_as_of=reference_as_of, customers=len(frame), new=len(new), changed=len(changed),

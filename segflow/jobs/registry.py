@@ -33,7 +33,7 @@ from segflow.ddl import ensure_schema
 from segflow.errors import NotReady
 from segflow.jobs.ml_common import code_version, library_versions, resolve_as_of, to_naive_utc
 from segflow.settings import Settings, get_settings
-from segflow.warehouse import connect, table_exists
+from segflow.warehouse import connect, insert_frame, table_exists
 from segflow.warehouse_lock import warehouse_step
 
 __all__ = ["Registration", "champion_assignments", "champion_at", "floors", "load_version", "register_model"]
@@ -243,12 +243,8 @@ def _write(settings: Settings, as_of: datetime, row: list, fallback: pd.DataFram
         con.execute("update ml.model_registry set status = case when not promoted then 'rejected' "
                     "when as_of = (select max(as_of) from ml.model_registry where promoted) then 'champion' "
                     "else 'retired' end")
-        con.execute("delete from ml.segment_assignments_daily where as_of = ? and reason = 'champion_fallback'",
-                    [as_of])
-        if len(fallback):
-            con.register("_fallback", fallback)
-            con.execute("insert into ml.segment_assignments_daily by name select * from _fallback")
-            con.unregister("_fallback")
+        insert_frame(con, "ml.segment_assignments_daily", fallback, "as_of = ? and reason = 'champion_fallback'",
+                     [as_of])
         con.execute("commit")
 
 
