@@ -85,9 +85,18 @@ class AirflowApi:
     def backfill(self, dag_id: str, first: date, last: date, max_active_runs: int = 1) -> dict:
         """Backfill the runs whose logical dates fall on ``first``..``last`` (inclusive), oldest first, one at a
         time; runs that exist already are run again (reprocess ``completed``)."""
-        return self.request("POST", "/api/v2/backfills", {
-            "dag_id": dag_id, "from_date": _midnight(first), "to_date": _midnight(last),
-            "max_active_runs": max_active_runs, "reprocess_behavior": "completed", "run_backwards": False})
+        body = {"dag_id": dag_id, "from_date": _midnight(first), "to_date": _midnight(last),
+                "max_active_runs": max_active_runs, "reprocess_behavior": "completed", "run_backwards": False}
+        # On SQLite (the embedded default) Airflow refuses a backfill with 503 "Database is locked" while the
+        # scheduler writes: a transient refusal, so ask again for a while before giving up
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                return self.request("POST", "/api/v2/backfills", body)
+            except AirflowApiError as exc:
+                if "-> 503" not in str(exc) or "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
 
     def cancel_unfinished_backfills(self, dag_id: str) -> list[int]:
         """Cancel the DAG's backfills left unfinished (an interrupted demo): one may be active per DAG."""

@@ -188,6 +188,12 @@ class _NeverRunsDbt:
                                                 key=lines_key(self.model_unique_id, tests)) or []:
                 log.info("%s", line)
 
+    def _handle_retry(self, try_number: int, producer_task_state: str | None, context: Any) -> bool | None:
+        """A later try (a retry, a cleared run, a backfill over an existing run) reads the producer's result like
+        the first: the producer's XCom is that of its latest run in this DAG run (cleared when it runs again).
+        Cosmos would instead run dbt for the node here - a second writer - so keep polling."""
+        return None
+
     def _fallback_to_non_watcher_run(self, try_number: int, context: Any) -> bool:
         from airflow.sdk.exceptions import AirflowFailException
 
