@@ -105,7 +105,9 @@ def stack(tmp_path_factory):
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SEGFLOW", "DBT_"))}
     # The data ends yesterday and today's scheduled run closes the week (settings a deployment may choose).
     base_env.update({"SEGFLOW_WEEK_START_WEEKDAY": str(today.weekday()),
-                     "SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS": "0"})
+                     "SEGFLOW_LOAD_MIN_FILE_AGE_SECONDS": "0",
+                     # the generated data ends yesterday: today's run must load and build, not skip as "no new data"
+                     "SEGFLOW_SKIP_WHEN_NO_NEW_DATA": "false"})
     plan = topology_local.process_plan(dotenv, local, workers=WORKERS, base_env=base_env)
     home = Settings(home=plan[0].env["SEGFLOW_HOME"])
 
